@@ -1,0 +1,16 @@
+"""neon: one graph IR for neural and neuralized models.
+
+``neon.neuralize(model, ...)`` turns a PyTorch module (or, with :mod:`neon.sklearn`, a fitted
+scikit-learn estimator) into a :class:`neon.Graph` of exact torch ops, which every method of
+:mod:`lrp` and :mod:`concepts` works on.
+"""
+
+from . import ops
+from .graph import Graph, GraphInputError, InputSpec, Node
+from .neuralize import neuralize
+from .rewrites import canonicalize
+from .torch_import import TraceError, UnsupportedOpError, from_torch
+
+__all__ = ["Graph", "Node", "InputSpec", "GraphInputError", "ops", "neuralize", "from_torch",
+           "canonicalize", "UnsupportedOpError", "TraceError"]
+__version__ = "0.1.0"

@@ -1,0 +1,332 @@
+"""The graph IR: a DAG of named nodes whose ops are small torch modules.
+
+A :class:`Graph` holds
+
+* graph inputs (:class:`InputSpec`: name and per-sample shape, ``None`` for free axes),
+* nodes (:class:`Node`: name, op, names of the nodes it reads), structure kept in a
+  :class:`networkx.DiGraph`, the topological order computed once and cached,
+* one output node, and ``meta``: what a model's importer or neuralizer wants methods to know
+  (the default explained output, the source estimator, …).
+
+Every call site is its own node, so a module applied twice gives two nodes
+(``layer1.0.relu``, ``layer1.0.relu:1``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import nn
+
+from .ops import Op
+
+__all__ = ["Graph", "Node", "InputSpec", "GraphInputError"]
+
+
+class GraphInputError(ValueError):
+    """An input does not fit the graph (rank, channels, features, dtype, NaN/inf)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A graph input: its name and per-sample shape (``None`` marks a free axis)."""
+
+    name: str
+    shape: tuple
+
+    def describe(self) -> str:
+        dims = ", ".join("*" if s is None else str(s) for s in self.shape)
+        return f"(N, {dims})" if dims else "(N,)"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node: ``op`` applied to the outputs of the nodes named in ``inputs``."""
+
+    name: str
+    op: Op
+    inputs: tuple[str, ...]
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def kind(self) -> str:
+        return self.op.kind
+
+
+class Graph(nn.Module):
+    """A model as a DAG of named nodes with exact torch ops.
+
+    Examples
+    --------
+    >>> g = Graph()
+    >>> g.add_input("x", (3,))
+    'x'
+    >>> g.add_node("fc", Linear(torch.ones(2, 3), torch.zeros(2)), ["x"])
+    'fc'
+    >>> g.set_output("fc")
+    >>> g(torch.ones(4, 3)).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.ops = nn.ModuleList()
+        self.structure = nx.DiGraph()
+        self.input_specs: list[InputSpec] = []
+        self.output: str | None = None
+        self.aliases: dict[str, str] = {}
+        self.meta: dict = {}
+        self._nodes: dict[str, Node] = {}
+        self._order: list[Node] | None = None
+        self._rank: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ building
+    def add_input(self, name: str, shape: Iterable) -> str:
+        """Declare a graph input with per-sample ``shape`` (``None`` for a free axis)."""
+        self._check_new_name(name)
+        self.input_specs.append(InputSpec(name, tuple(shape)))
+        self.structure.add_node(name)
+        self._order = None
+        return name
+
+    def add_node(self, name: str, op: Op, inputs: Iterable[str], **meta) -> str:
+        """Add ``op`` reading the nodes ``inputs``; returns ``name``."""
+        self._check_new_name(name)
+        if not isinstance(op, Op):
+            raise TypeError(f"node {name!r}: op must be a neon.ops.Op, got {type(op).__name__}")
+        inputs = tuple(self.resolve(i) for i in inputs)
+        for i in inputs:
+            if i not in self.structure:
+                raise KeyError(f"node {name!r} reads {i!r}, which is not in the graph")
+        if op.arity is not None and len(inputs) != op.arity:
+            raise ValueError(f"node {name!r}: {type(op).__name__} takes {op.arity} input(s), "
+                             f"got {len(inputs)}")
+        self.ops.append(op)
+        self._nodes[name] = Node(name, op, inputs, dict(meta))
+        self.structure.add_node(name)
+        for i in inputs:
+            self.structure.add_edge(i, name)
+        self._order = None
+        return name
+
+    def set_output(self, name: str) -> None:
+        """Declare which node's value ``graph(x)`` returns."""
+        name = self.resolve(name)
+        if name not in self.structure:
+            raise KeyError(f"output {name!r} is not a node of the graph")
+        self.output = name
+
+    def _check_new_name(self, name):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"node names must be non-empty strings, got {name!r}")
+        if name in self.structure or name in self.aliases:
+            raise ValueError(f"a node named {name!r} already exists")
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def input_names(self) -> list[str]:
+        return [s.name for s in self.input_specs]
+
+    def resolve(self, name: str) -> str:
+        """The node that now computes ``name`` (a rewrite may have merged it into another)."""
+        seen = set()
+        while name in self.aliases and name not in seen:
+            seen.add(name)
+            name = self.aliases[name]
+        return name
+
+    def __getitem__(self, name: str) -> Node:
+        key = self.resolve(name)
+        if key not in self._nodes:
+            raise KeyError(f"no node named {name!r}; nodes: {', '.join(self._nodes)}")
+        return self._nodes[key]
+
+    def __contains__(self, name) -> bool:
+        return self.resolve(name) in self.structure
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The op nodes in topological order (cached)."""
+        if self._order is None:
+            order = nx.lexicographical_topological_sort(self.structure, key=self._position)
+            self._order = [self._nodes[n] for n in order if n in self._nodes]
+        return self._order
+
+    def _position(self, name):
+        # keep insertion order among ready nodes, so the order reads like the model's code
+        if len(self._rank) != self.structure.number_of_nodes():
+            self._rank = {n: f"{i:08d}" for i, n in enumerate(self.structure.nodes)}
+        return self._rank[name]
+
+    def consumers(self, name: str) -> list[str]:
+        """Names of the nodes that read ``name``."""
+        return list(self.structure.successors(self.resolve(name)))
+
+    @property
+    def device(self) -> torch.device:
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for b in self.buffers():
+            if b.is_floating_point():
+                return b.dtype
+        return torch.get_default_dtype()
+
+    # ------------------------------------------------------------------ running
+    def forward(self, *xs, keep=None):
+        """Run the graph.
+
+        Parameters
+        ----------
+        *xs : torch.Tensor or numpy.ndarray
+            One array per graph input, batch first. numpy in gives numpy out.
+        keep : None, True, "all" or iterable of str
+            ``None``: return only the output. ``True``/``"all"``: also return a dict of every
+            node's value (inputs included). A list of names: those nodes' values.
+
+        Returns
+        -------
+        output, or (output, activations)
+        """
+        from_numpy = any(isinstance(x, np.ndarray) for x in xs)
+        xs = self.check_inputs(*xs)
+        values = self._run(xs, keep)
+        out = values[self.output]
+        if keep is None:
+            return out.detach().cpu().numpy() if from_numpy else out
+        if keep is True or keep == "all":
+            kept = values
+        else:
+            kept = {name: values[self.resolve(name)] for name in keep}
+        if from_numpy:
+            return (out.detach().cpu().numpy(),
+                    {k: v.detach().cpu().numpy() for k, v in kept.items()})
+        return out, kept
+
+    def _run(self, xs, keep):
+        values = dict(zip(self.input_names, xs))
+        if keep is None:
+            remaining = {n: self.structure.out_degree(n) for n in self.structure}
+        for node in self.nodes:
+            args = [values[i] for i in node.inputs]
+            try:
+                values[node.name] = node.op(*args)
+            except RuntimeError as err:
+                shapes = ", ".join(str(tuple(a.shape)) for a in args)
+                expected = "; ".join(f"{s.name}: {s.describe()}" for s in self.input_specs)
+                raise GraphInputError(
+                    f"node {node.name!r} ({type(node.op).__name__}) failed on input(s) of shape "
+                    f"{shapes}: {err}. The graph expects {expected}; the input given was "
+                    f"{', '.join(str(tuple(x.shape)) for x in xs)}.") from err
+            if keep is None:  # free what no later node reads
+                for i in node.inputs:
+                    remaining[i] -= 1
+                    if remaining[i] == 0 and i != self.output:
+                        values.pop(i, None)
+        return values
+
+    def check_inputs(self, *xs) -> list[torch.Tensor]:
+        """Validate and convert inputs: count, rank, fixed axes, dtype, finiteness."""
+        if len(xs) != len(self.input_specs):
+            raise GraphInputError(f"the graph takes {len(self.input_specs)} input(s) "
+                                  f"({', '.join(self.input_names)}), got {len(xs)}")
+        out = []
+        for x, spec in zip(xs, self.input_specs):
+            if isinstance(x, np.ndarray):
+                if not np.issubdtype(x.dtype, np.number):
+                    raise GraphInputError(f"input {spec.name!r}: numeric array expected, "
+                                          f"got dtype {x.dtype}")
+                x = torch.as_tensor(np.asarray(x, dtype=np.float64), device=self.device,
+                                    dtype=self.dtype)
+            if not isinstance(x, torch.Tensor):
+                raise GraphInputError(f"input {spec.name!r}: expected a torch.Tensor or numpy "
+                                      f"array, got {type(x).__name__}")
+            if not x.is_floating_point():
+                raise GraphInputError(f"input {spec.name!r}: floating-point values expected, "
+                                      f"got {x.dtype}")
+            if x.dtype != self.dtype:
+                raise GraphInputError(
+                    f"input {spec.name!r} has dtype {x.dtype} but the graph holds {self.dtype}; "
+                    f"convert the input or call graph.to({x.dtype})")
+            if x.dim() != len(spec.shape) + 1:
+                raise GraphInputError(
+                    f"input {spec.name!r}: expected shape {spec.describe()} (batch first), "
+                    f"got {tuple(x.shape)} with rank {x.dim()}")
+            for axis, (want, got) in enumerate(zip(spec.shape, x.shape[1:]), start=1):
+                if want is not None and want != got:
+                    what = "channels" if axis == 1 and len(spec.shape) > 1 else "features"
+                    what = what if axis == 1 else f"size of axis {axis}"
+                    raise GraphInputError(
+                        f"input {spec.name!r}: expected {want} {what}, got {got} "
+                        f"(input shape {tuple(x.shape)}, expected {spec.describe()})")
+            if not bool(torch.isfinite(x).all()):
+                bad = int((~torch.isfinite(x)).sum())
+                raise GraphInputError(f"input {spec.name!r} contains {bad} NaN or infinite "
+                                      "value(s); explanations of non-finite inputs are undefined")
+            out.append(x)
+        return out
+
+    # ------------------------------------------------------------------ copying
+    def copy(self) -> Graph:
+        """A deep copy (ops and structure)."""
+        return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo):
+        new = Graph()
+        for spec in self.input_specs:
+            new.add_input(spec.name, spec.shape)
+        for node in self.nodes:
+            new.add_node(node.name, copy.deepcopy(node.op, memo), node.inputs, **node.meta)
+        new.output = self.output
+        new.aliases = dict(self.aliases)
+        new.meta = copy.deepcopy(self.meta, memo)
+        return new
+
+    # ------------------------------------------------------------------ reports
+    def summary(self, example=None) -> str:
+        """A table of nodes: name, op, inputs, output shape and parameter count.
+
+        Output shapes come from ``example`` (default: ``meta["example_input"]`` if present).
+        """
+        example = self.meta.get("example_input") if example is None else example
+        shapes = {}
+        if example is not None:
+            example = example if isinstance(example, tuple) else (example,)
+            with torch.no_grad():
+                _, acts = self.forward(*[e.to(self.device, self.dtype) for e in example],
+                                       keep=True)
+            shapes = {k: tuple(v.shape) for k, v in acts.items()}
+        rows = [("node", "op", "inputs", "output shape", "params")]
+        for spec in self.input_specs:
+            rows.append((spec.name, "Input", "", str(shapes.get(spec.name, spec.describe())), "0"))
+        total = 0
+        for node in self.nodes:
+            n = node.op.n_parameters()
+            total += n
+            rows.append((node.name, type(node.op).__name__, ", ".join(node.inputs),
+                         str(shapes.get(node.name, "")), f"{n:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append(f"{len(self)} nodes, {total:,} parameters, output: {self.output}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"Graph({len(self)} nodes, inputs={self.input_names}, output={self.output!r})"
+
+    def draw(self, ax=None, **kwargs):
+        """Draw the DAG with matplotlib, layered by topological generation. Returns the axes."""
+        from .plot import draw_graph
+
+        return draw_graph(self, ax=ax, **kwargs)

@@ -1,0 +1,34 @@
+"""Drawing a :class:`neon.Graph` with matplotlib."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+__all__ = ["draw_graph"]
+
+_COLORS = {"linear": "#4c72b0", "conv": "#4c72b0", "add": "#dd8452", "concat": "#dd8452",
+           "batchnorm": "#55a868", "elementwise_affine": "#55a868"}
+
+
+def draw_graph(graph, ax=None, *, labels: bool = True, font_size: float = 7.0):
+    """Draw ``graph`` top to bottom, one row per topological generation.
+
+    Affine ops are blue, merges (add, concat) orange, per-channel affine ops green, the
+    rest grey. Returns the matplotlib axes.
+    """
+    import matplotlib.pyplot as plt
+
+    structure = graph.structure
+    pos = {}
+    for depth, layer in enumerate(nx.topological_generations(structure)):
+        for i, name in enumerate(sorted(layer)):
+            pos[name] = (i - (len(layer) - 1) / 2, -depth)
+    if ax is None:
+        height = max(3.0, 0.35 * (1 - min(y for _, y in pos.values())))
+        _, ax = plt.subplots(figsize=(6, min(height, 40)))
+    colors = [_COLORS.get(graph[n].kind, "#999999") if n in graph._nodes else "#222222"
+              for n in structure.nodes]
+    nx.draw_networkx(structure, pos=pos, ax=ax, node_color=colors, node_size=120,
+                     with_labels=labels, font_size=font_size, arrows=True, arrowsize=6)
+    ax.set_axis_off()
+    return ax

@@ -1,0 +1,568 @@
+"""Import a PyTorch module into the graph IR with torch.fx.
+
+``from_torch(module, example_input)`` traces the module symbolically, runs the trace once on
+the example to learn shapes and shape-valued expressions (``x.size(0)``), and turns every call
+site into one IR node. Importing never guesses: a module, function or method it does not know
+raises :class:`UnsupportedOpError` naming it, where it is called, and what is supported.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+
+from . import ops
+from .graph import Graph
+
+__all__ = ["from_torch", "UnsupportedOpError", "TraceError"]
+
+
+class UnsupportedOpError(TypeError):
+    """The importer met a module, function or method it cannot represent exactly."""
+
+
+class TraceError(RuntimeError):
+    """torch.fx could not trace the module (data-dependent control flow, …)."""
+
+
+# --------------------------------------------------------------------------- argument binding
+
+def _bind(where: str, names: tuple, defaults: dict, args, kwargs) -> dict:
+    """Bind positional and keyword arguments to ``names``, filling ``defaults``."""
+    if len(args) > len(names):
+        raise UnsupportedOpError(f"{where}: too many positional arguments")
+    bound = dict(defaults)
+    bound.update(zip(names, args))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise UnsupportedOpError(f"{where}: unsupported keyword argument {key!r}")
+        bound[key] = value
+    missing = [n for n in names if n not in bound]
+    if missing:
+        raise UnsupportedOpError(f"{where}: missing argument(s) {missing}")
+    return bound
+
+
+_POOL_MAX = (("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode",
+              "return_indices"),
+             dict(stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False))
+_POOL_AVG = (("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+              "divisor_override"),
+             dict(stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                  divisor_override=None))
+_REDUCE = (("input", "dim", "keepdim", "dtype"), dict(dim=None, keepdim=False, dtype=None))
+_SOFTMAX = (("input", "dim", "_stacklevel", "dtype"), dict(dim=None, _stacklevel=3, dtype=None))
+
+
+# ------------------------------------------------------------------------------ the importer
+
+class _Importer:
+    """State of one import: the IR being built and the map fx node → IR name or value."""
+
+    def __init__(self, gm: fx.GraphModule, values: dict):
+        self.gm = gm
+        self.values = values            # fx node -> example value (tensor or python value)
+        self.names: dict[fx.Node, str] = {}
+        self.graph = Graph()
+        self.calls: dict[str, int] = {}
+        self.modules = dict(gm.named_modules())
+
+    # ---------------------------------------------------------------- helpers
+    def where(self, node: fx.Node) -> str:
+        stack = node.meta.get("nn_module_stack") or {}
+        scope = list(stack.values())[-1][0] if stack else "<top level>"
+        target = node.target if isinstance(node.target, str) else getattr(
+            node.target, "__name__", repr(node.target))
+        return f"{node.op} {target!r} (fx node {node.name!r}, in module {scope!r})"
+
+    def unique(self, base: str) -> str:
+        count = self.calls.get(base, 0)
+        self.calls[base] = count + 1
+        return base if count == 0 else f"{base}:{count}"
+
+    def scoped(self, node: fx.Node, base: str) -> str:
+        stack = node.meta.get("nn_module_stack") or {}
+        scope = list(stack.values())[-1][0] if stack else ""
+        return self.unique(f"{scope}.{base}" if scope else base)
+
+    def is_tensor(self, arg) -> bool:
+        return isinstance(arg, fx.Node) and isinstance(self.values.get(arg), torch.Tensor)
+
+    def value(self, arg):
+        """Concrete python value of an argument (shape expressions evaluated on the example)."""
+        if isinstance(arg, fx.Node):
+            if self.is_tensor(arg):
+                raise UnsupportedOpError(f"a tensor is used where a constant is expected "
+                                         f"({self.where(arg)})")
+            return self.values[arg]
+        if isinstance(arg, (list, tuple)):
+            return type(arg)(self.value(a) for a in arg)
+        return arg
+
+    def rank(self, arg) -> int:
+        return self.values[arg].dim()
+
+    def dim_arg(self, node, dim, rank) -> int:
+        dim = int(dim)
+        dim = dim + rank if dim < 0 else dim
+        if dim == 0:
+            raise UnsupportedOpError(f"{self.where(node)} acts on the batch axis (dim 0); "
+                                     "only per-sample operations can be imported")
+        return dim
+
+    def add(self, node: fx.Node, name: str, op: ops.Op, inputs) -> None:
+        names = [self.names[i] for i in inputs]
+        self.graph.add_node(name, op, names, shape=tuple(self.values[node].shape[1:]))
+        self.names[node] = name
+
+    # ---------------------------------------------------------------- dispatch
+    def run(self) -> Graph:
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                x = self.values[node]
+                if not isinstance(x, torch.Tensor):
+                    raise UnsupportedOpError(f"input {node.name!r} is not a tensor")
+                free = x.dim() > 2
+                shape = [s if (i == 0 or not free) else None for i, s in enumerate(x.shape[1:])]
+                self.graph.add_input(node.name, shape)
+                self.names[node] = node.name
+            elif node.op == "output":
+                self.set_output(node)
+            elif not self.is_tensor(node):
+                continue  # a shape expression: evaluated where it is used
+            elif node.op == "call_module":
+                self.call_module(node)
+            elif node.op == "call_function":
+                self.call_function(node, node.target)
+            elif node.op == "call_method":
+                self.call_method(node)
+            elif node.op == "get_attr":
+                raise UnsupportedOpError(
+                    f"{self.where(node)} reads a tensor attribute directly; only tensors "
+                    "computed from the input by supported modules and functions can be imported")
+        return self.graph
+
+    def set_output(self, node):
+        out = node.args[0]
+        if not self.is_tensor(out):
+            raise UnsupportedOpError(
+                f"the module returns {type(self.values.get(out, out)).__name__}; the importer "
+                "needs a module that returns a single tensor (wrap it to select one output)")
+        self.graph.set_output(self.names[out])
+
+    def call_module(self, node):
+        module = self.modules[node.target]
+        converter = _MODULES.get(type(module))
+        if converter is None:
+            raise UnsupportedOpError(
+                f"{self.where(node)}: module type {type(module).__module__}."
+                f"{type(module).__name__} is not supported. Supported modules: "
+                f"{', '.join(sorted(t.__name__ for t in _MODULES))}")
+        op = converter(self, node, module)
+        self.add(node, self.unique(node.target), op, [node.args[0]])
+
+    def call_function(self, node, fn, method=False):
+        table = _METHODS if method else _FUNCTIONS
+        entry = table.get(fn)
+        if entry is None:
+            label = f"method .{fn}()" if method else (
+                f"function {getattr(fn, '__module__', '') or ''}."
+                f"{getattr(fn, '__name__', repr(fn))}")
+            names = sorted(k if isinstance(k, str) else getattr(k, "__name__", repr(k))
+                           for k in table)
+            raise UnsupportedOpError(f"{self.where(node)}: {label} is not supported. "
+                                     f"Supported: {', '.join(dict.fromkeys(names))}")
+        base, convert = entry
+        op, inputs = convert(self, node)
+        self.add(node, self.scoped(node, base), op, inputs)
+
+    def call_method(self, node):
+        self.call_function(node, node.target, method=True)
+
+
+# ------------------------------------------------------------------------- module converters
+
+def _linear(imp, node, m: nn.Linear):
+    return ops.Linear(m.weight, m.bias)
+
+
+def _conv(imp, node, m):
+    if m.padding_mode != "zeros":
+        raise UnsupportedOpError(f"{imp.where(node)}: padding_mode={m.padding_mode!r}; only "
+                                 "zero padding is supported")
+    padding = m.padding
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = 0
+        else:  # 'same'
+            total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size)]
+            if any(t % 2 for t in total):
+                raise UnsupportedOpError(f"{imp.where(node)}: padding='same' with an even "
+                                         "kernel pads asymmetrically, which is not supported")
+            padding = [t // 2 for t in total]
+    return ops.Conv(m.weight, m.bias, stride=m.stride, padding=padding, dilation=m.dilation,
+                    groups=m.groups)
+
+
+def _batchnorm(imp, node, m):
+    if m.running_mean is None or m.running_var is None:
+        raise UnsupportedOpError(f"{imp.where(node)}: BatchNorm without running statistics "
+                                 "(track_running_stats=False) normalizes by batch statistics "
+                                 "and is not a per-sample function")
+    scale = torch.rsqrt(m.running_var + m.eps)
+    if m.weight is not None:
+        scale = scale * m.weight
+    shift = -m.running_mean * scale
+    if m.bias is not None:
+        shift = shift + m.bias
+    return ops.BatchNorm(scale, shift)
+
+
+def _pool_dim(m) -> int:
+    return int(type(m).__name__[-2])
+
+
+def _maxpool(imp, node, m):
+    if m.return_indices:
+        raise UnsupportedOpError(f"{imp.where(node)}: MaxPool with return_indices=True")
+    return ops.MaxPool(_pool_dim(m), m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
+
+
+def _avgpool(imp, node, m):
+    dim = _pool_dim(m)
+    return ops.AvgPool(dim, m.kernel_size, m.stride, m.padding, m.ceil_mode,
+                       m.count_include_pad, getattr(m, "divisor_override", None))
+
+
+def _flatten_module(imp, node, m):
+    return _flatten_op(imp, node, m.start_dim, m.end_dim)
+
+
+def _softmax_module(imp, node, m):
+    return _softmax_op(imp, node, type(m) is nn.LogSoftmax, m.dim)
+
+
+_MODULES: dict[type, Callable] = {
+    nn.Linear: _linear,
+    nn.Conv1d: _conv, nn.Conv2d: _conv, nn.Conv3d: _conv,
+    nn.BatchNorm1d: _batchnorm, nn.BatchNorm2d: _batchnorm, nn.BatchNorm3d: _batchnorm,
+    nn.ReLU: lambda imp, node, m: ops.ReLU(),
+    nn.ReLU6: lambda imp, node, m: ops.Hardtanh(0.0, 6.0),
+    nn.Hardtanh: lambda imp, node, m: ops.Hardtanh(m.min_val, m.max_val),
+    nn.LeakyReLU: lambda imp, node, m: ops.LeakyReLU(m.negative_slope),
+    nn.ELU: lambda imp, node, m: ops.ELU(m.alpha),
+    nn.Tanh: lambda imp, node, m: ops.Tanh(),
+    nn.Sigmoid: lambda imp, node, m: ops.Sigmoid(),
+    nn.Softplus: lambda imp, node, m: ops.Softplus(m.beta, m.threshold),
+    nn.GELU: lambda imp, node, m: ops.GELU(m.approximate),
+    nn.MaxPool1d: _maxpool, nn.MaxPool2d: _maxpool, nn.MaxPool3d: _maxpool,
+    nn.AvgPool1d: _avgpool, nn.AvgPool2d: _avgpool, nn.AvgPool3d: _avgpool,
+    nn.AdaptiveAvgPool1d: lambda imp, node, m: ops.AdaptiveAvgPool(1, m.output_size),
+    nn.AdaptiveAvgPool2d: lambda imp, node, m: ops.AdaptiveAvgPool(2, m.output_size),
+    nn.AdaptiveAvgPool3d: lambda imp, node, m: ops.AdaptiveAvgPool(3, m.output_size),
+    nn.Flatten: _flatten_module,
+    nn.Identity: lambda imp, node, m: ops.Identity(),
+    nn.Dropout: lambda imp, node, m: ops.Identity(),
+    nn.Dropout1d: lambda imp, node, m: ops.Identity(),
+    nn.Dropout2d: lambda imp, node, m: ops.Identity(),
+    nn.Dropout3d: lambda imp, node, m: ops.Identity(),
+    nn.AlphaDropout: lambda imp, node, m: ops.Identity(),
+    nn.Softmax: _softmax_module,
+    nn.LogSoftmax: _softmax_module,
+}
+
+
+# ----------------------------------------------------------------------- function converters
+
+def _args(imp, node, spec, method=False):
+    names, defaults = spec
+    return _bind(imp.where(node), names, defaults, node.args, node.kwargs)
+
+
+def _add(imp, node):
+    if node.target in ("add", "add_", torch.add) or node.target is torch.add:
+        bound = _bind(imp.where(node), ("input", "other", "alpha"), {"alpha": 1},
+                      node.args, node.kwargs)
+        if bound["alpha"] != 1:
+            raise UnsupportedOpError(f"{imp.where(node)}: add with alpha != 1")
+        a, b = bound["input"], bound["other"]
+    else:
+        a, b = node.args
+    if not (imp.is_tensor(a) and imp.is_tensor(b)):
+        raise UnsupportedOpError(f"{imp.where(node)}: adding a constant to a tensor is not "
+                                 "supported; only the sum of two computed tensors (residuals)")
+    return ops.Add(), [a, b]
+
+
+def _cat(imp, node):
+    bound = _bind(imp.where(node), ("tensors", "dim"), {"dim": 0}, node.args, node.kwargs)
+    tensors = list(bound["tensors"])
+    if not all(imp.is_tensor(t) for t in tensors):
+        raise UnsupportedOpError(f"{imp.where(node)}: torch.cat of non-computed tensors")
+    return ops.Concat(imp.dim_arg(node, bound["dim"], imp.rank(tensors[0]))), tensors
+
+
+def _flatten_op(imp, node, start_dim, end_dim):
+    rank = imp.rank(node.args[0])
+    start = imp.dim_arg(node, start_dim, rank)
+    end = int(end_dim) + rank if int(end_dim) < 0 else int(end_dim)
+    return ops.Flatten(start, end)
+
+
+def _flatten(imp, node):
+    bound = _bind(imp.where(node), ("input", "start_dim", "end_dim"),
+                  {"start_dim": 0, "end_dim": -1}, node.args, node.kwargs)
+    return _flatten_op(imp, node, bound["start_dim"], bound["end_dim"]), [bound["input"]]
+
+
+def _reshape(imp, node):
+    x, *shape = node.args
+    shape = shape or [node.kwargs.get("shape", node.kwargs.get("size"))]
+    if len(shape) == 1 and isinstance(shape[0], (list, tuple, torch.Size)):
+        shape = list(shape[0])
+    if len(shape) == 1 and isinstance(shape[0], fx.Node) and not imp.is_tensor(shape[0]):
+        shape = list(imp.value(shape[0]))   # x.view(x.shape)
+    out = imp.values[node]
+    if out.dim() == 0 or out.shape[0] != imp.values[x].shape[0]:
+        raise UnsupportedOpError(
+            f"{imp.where(node)}: reshape from {tuple(imp.values[x].shape)} to "
+            f"{tuple(out.shape)} mixes the batch axis; keep dim 0 as the batch "
+            "(e.g. x.view(x.size(0), -1))")
+    tail = []
+    for item in shape[1:]:
+        literal = isinstance(item, int)
+        tail.append(int(item) if literal else int(imp.value(item)))
+    if len(tail) != out.dim() - 1:
+        tail = list(out.shape[1:])
+    return ops.Reshape(tail), [x]
+
+
+def _reduce(cls, base):
+    def convert(imp, node):
+        bound = _bind(imp.where(node), *_REDUCE, node.args, node.kwargs)
+        x, dim = bound["input"], bound["dim"]
+        if dim is None:
+            raise UnsupportedOpError(f"{imp.where(node)}: {base} over all axes includes the "
+                                     "batch axis; give the axes (e.g. x.mean((2, 3)))")
+        dims = dim if isinstance(dim, (list, tuple)) else (dim,)
+        dims = tuple(sorted(imp.dim_arg(node, d, imp.rank(x)) for d in dims))
+        return cls(dims, bound["keepdim"]), [x]
+    return convert
+
+
+def _softmax_op(imp, node, log, dim):
+    if dim is None:
+        raise UnsupportedOpError(f"{imp.where(node)}: softmax without an explicit dim")
+    rank = imp.rank(node.args[0])
+    dim = imp.dim_arg(node, dim, rank)
+    return ops.LogSoftmax(dim) if log else ops.Softmax(dim)
+
+
+def _softmax(log):
+    def convert(imp, node):
+        bound = _bind(imp.where(node), *_SOFTMAX, node.args, node.kwargs)
+        return _softmax_op(imp, node, log, bound["dim"]), [bound["input"]]
+    return convert
+
+
+def _unary(make, names=("input",), defaults=None):
+    """Converter for an elementwise function whose parameters are ``names[1:]``."""
+    defaults = defaults or {}
+
+    def convert(imp, node):
+        bound = _bind(imp.where(node), names + ("inplace",), {**defaults, "inplace": False},
+                      node.args, node.kwargs)
+        return make(**{k: imp.value(bound[k]) for k in names[1:]}), [bound["input"]]
+    return convert
+
+
+def _maxpool_fn(dim):
+    def convert(imp, node):
+        b = _args(imp, node, _POOL_MAX)
+        if b["return_indices"]:
+            raise UnsupportedOpError(f"{imp.where(node)}: max pooling with return_indices")
+        stride = b["stride"] if b["stride"] else None
+        return ops.MaxPool(dim, b["kernel_size"], stride, b["padding"], b["dilation"],
+                           b["ceil_mode"]), [b["input"]]
+    return convert
+
+
+def _avgpool_fn(dim):
+    def convert(imp, node):
+        b = _args(imp, node, _POOL_AVG)
+        stride = b["stride"] if b["stride"] else None
+        return ops.AvgPool(dim, b["kernel_size"], stride, b["padding"], b["ceil_mode"],
+                           b["count_include_pad"], b["divisor_override"]), [b["input"]]
+    return convert
+
+
+def _adaptive_fn(dim):
+    def convert(imp, node):
+        b = _bind(imp.where(node), ("input", "output_size"), {}, node.args, node.kwargs)
+        return ops.AdaptiveAvgPool(dim, imp.value(b["output_size"])), [b["input"]]
+    return convert
+
+
+def _dropout(imp, node):
+    b = _bind(imp.where(node), ("input", "p", "training", "inplace"),
+              {"p": 0.5, "training": True, "inplace": False}, node.args, node.kwargs)
+    if b["training"]:
+        raise UnsupportedOpError(f"{imp.where(node)}: dropout with training=True is random; "
+                                 "pass training=self.training so it is off in eval mode")
+    return ops.Identity(), [b["input"]]
+
+
+def _identity(imp, node):
+    return ops.Identity(), [node.args[0]]
+
+
+def _getitem(imp, node):
+    x, index = node.args
+    index = imp.value(index)
+    index = index if isinstance(index, tuple) else (index,)
+    if not index or index[0] != slice(None) or any(i is Ellipsis or i is None for i in index):
+        raise UnsupportedOpError(f"{imp.where(node)}: indexing {index} must keep the batch axis "
+                                 "whole (x[:, ...]) and use only ints and slices")
+    return ops.Select(index[1:]), [x]
+
+
+_RELU = _unary(ops.ReLU)
+_HARDTANH = _unary(lambda min_val, max_val: ops.Hardtanh(min_val, max_val),
+                   ("input", "min_val", "max_val"), {"min_val": -1.0, "max_val": 1.0})
+_FUNCTIONS: dict = {
+    operator.add: ("add", _add), operator.iadd: ("add", _add), torch.add: ("add", _add),
+    torch.cat: ("cat", _cat), torch.concat: ("cat", _cat), torch.concatenate: ("cat", _cat),
+    torch.flatten: ("flatten", _flatten),
+    torch.reshape: ("reshape", _reshape),
+    torch.mean: ("mean", _reduce(ops.Mean, "mean")), torch.sum: ("sum", _reduce(ops.Sum, "sum")),
+    F.relu: ("relu", _RELU), torch.relu: ("relu", _RELU), F.relu_: ("relu", _RELU),
+    torch.relu_: ("relu", _RELU),
+    F.relu6: ("relu6", _unary(lambda: ops.Hardtanh(0.0, 6.0))),
+    F.hardtanh: ("hardtanh", _HARDTANH),
+    F.leaky_relu: ("leaky_relu", _unary(lambda negative_slope: ops.LeakyReLU(negative_slope),
+                                        ("input", "negative_slope"), {"negative_slope": 0.01})),
+    F.elu: ("elu", _unary(lambda alpha: ops.ELU(alpha), ("input", "alpha"), {"alpha": 1.0})),
+    torch.tanh: ("tanh", _unary(ops.Tanh)), F.tanh: ("tanh", _unary(ops.Tanh)),
+    torch.sigmoid: ("sigmoid", _unary(ops.Sigmoid)), F.sigmoid: ("sigmoid", _unary(ops.Sigmoid)),
+    F.softplus: ("softplus", _unary(lambda beta, threshold: ops.Softplus(beta, threshold),
+                                    ("input", "beta", "threshold"),
+                                    {"beta": 1.0, "threshold": 20.0})),
+    F.gelu: ("gelu", _unary(lambda approximate: ops.GELU(approximate),
+                            ("input", "approximate"), {"approximate": "none"})),
+    F.max_pool1d: ("max_pool", _maxpool_fn(1)), F.max_pool2d: ("max_pool", _maxpool_fn(2)),
+    F.max_pool3d: ("max_pool", _maxpool_fn(3)),
+    F.avg_pool1d: ("avg_pool", _avgpool_fn(1)), F.avg_pool2d: ("avg_pool", _avgpool_fn(2)),
+    F.avg_pool3d: ("avg_pool", _avgpool_fn(3)),
+    F.adaptive_avg_pool1d: ("adaptive_avg_pool", _adaptive_fn(1)),
+    F.adaptive_avg_pool2d: ("adaptive_avg_pool", _adaptive_fn(2)),
+    F.adaptive_avg_pool3d: ("adaptive_avg_pool", _adaptive_fn(3)),
+    F.dropout: ("dropout", _dropout), F.dropout1d: ("dropout", _dropout),
+    F.dropout2d: ("dropout", _dropout), F.dropout3d: ("dropout", _dropout),
+    F.softmax: ("softmax", _softmax(False)), torch.softmax: ("softmax", _softmax(False)),
+    F.log_softmax: ("log_softmax", _softmax(True)),
+    torch.log_softmax: ("log_softmax", _softmax(True)),
+    operator.getitem: ("getitem", _getitem),
+}
+
+_METHODS: dict = {
+    "add": ("add", _add), "add_": ("add", _add), "__add__": ("add", _add),
+    "view": ("view", _reshape), "reshape": ("reshape", _reshape),
+    "flatten": ("flatten", _flatten),
+    "mean": ("mean", _reduce(ops.Mean, "mean")), "sum": ("sum", _reduce(ops.Sum, "sum")),
+    "relu": ("relu", _RELU), "relu_": ("relu", _RELU),
+    "tanh": ("tanh", _unary(ops.Tanh)), "sigmoid": ("sigmoid", _unary(ops.Sigmoid)),
+    "softmax": ("softmax", _softmax(False)), "log_softmax": ("log_softmax", _softmax(True)),
+    "contiguous": ("contiguous", _identity), "clone": ("clone", _identity),
+    "detach": ("detach", _identity),
+}
+
+
+# ------------------------------------------------------------------------------ entry point
+
+class _Tracer(fx.Tracer):
+    """Keeps every module the importer converts as a leaf; traces through the rest."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return type(m) in _MODULES or super().is_leaf_module(m, qualname)
+
+
+def _trace(module: nn.Module) -> fx.GraphModule:
+    try:
+        graph = _Tracer().trace(module)
+    except (fx.proxy.TraceError, TypeError, RuntimeError, NotImplementedError) as err:
+        raise TraceError(
+            f"torch.fx cannot trace {type(module).__name__}: {err}. This usually means the "
+            "forward has data-dependent control flow (an `if` or loop on tensor values) or "
+            "calls non-torch code on tensors; rewrite that part without it, or import the "
+            "traceable sub-module.") from err
+    return fx.GraphModule(module, graph)
+
+
+def _example_values(gm: fx.GraphModule, inputs) -> dict:
+    interpreter = fx.Interpreter(gm, garbage_collect_values=False)
+    with torch.no_grad():
+        interpreter.run(*inputs)
+    return interpreter.env
+
+
+def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -> Graph:
+    """Import a PyTorch module as a :class:`neon.Graph`.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model, evaluated in eval mode (Dropout off, BatchNorm with running statistics).
+        Its training flag is restored afterwards; its parameters are copied.
+    example_input : torch.Tensor or tuple of tensors
+        A batch of example inputs (any batch size) to learn shapes from.
+    canonicalize : bool
+        Apply :func:`neon.rewrites.canonicalize` (fold BatchNorm into the preceding
+        Linear/Conv, drop Identity and Dropout). Outputs are equal either way.
+
+    Returns
+    -------
+    Graph
+        Node names are module paths (``layer1.0.conv1``); a module called k times gives
+        ``name``, ``name:1``, …; functional ops are named in their module's scope
+        (``layer1.0.add``).
+
+    Raises
+    ------
+    UnsupportedOpError
+        For a module, function or method with no exact IR op, naming it and where it is called.
+    TraceError
+        If torch.fx cannot trace the module (data-dependent control flow).
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"from_torch expects a torch.nn.Module, got {type(module).__name__}")
+    inputs = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
+    for x in inputs:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError("example_input must be a floating-point tensor (or a tuple of them)")
+        if x.dim() < 2:
+            raise ValueError(f"example_input needs a batch axis first; got shape {tuple(x.shape)}")
+    # a batch of 2 lets the importer tell reshapes that mix the batch axis from those that don't
+    traced_inputs = tuple(torch.cat([x[:1], x[:1]]) for x in inputs)
+    was_training = module.training
+    module.eval()
+    try:
+        gm = _trace(module)
+        values = _example_values(gm, traced_inputs)
+        graph = _Importer(gm, values).run()
+    finally:
+        module.train(was_training)
+    first = inputs[0]
+    graph = graph.to(device=first.device, dtype=first.dtype)
+    graph.meta["example_input"] = tuple(x[:1].detach().clone() for x in inputs) \
+        if len(inputs) > 1 else first[:1].detach().clone()
+    graph.meta["source"] = type(module).__name__
+    if canonicalize:
+        from .rewrites import canonicalize as _canonicalize
+
+        graph = _canonicalize(graph)
+    return graph
