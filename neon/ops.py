@@ -131,7 +131,8 @@ class Conv(Affine):
         super().__init__(weight, bias)
         self.dim = weight.dim() - 2
         if self.dim not in (1, 2, 3):
-            raise ValueError(f"Conv supports 1, 2 or 3 spatial dims, got weight {tuple(weight.shape)}")
+            raise ValueError("Conv supports 1, 2 or 3 spatial dims, got weight "
+                             f"{tuple(weight.shape)}")
         self.stride = _tuple(stride, self.dim)
         self.padding = _tuple(padding, self.dim)
         self.dilation = _tuple(dilation, self.dim)
