@@ -9,8 +9,9 @@ from . import ops
 from .graph import Graph, GraphInputError, InputSpec, Node
 from .neuralize import neuralize
 from .rewrites import canonicalize
+from .sklearn.registry import register_neuralizer
 from .torch_import import TraceError, UnsupportedOpError, from_torch
 
 __all__ = ["Graph", "Node", "InputSpec", "GraphInputError", "ops", "neuralize", "from_torch",
-           "canonicalize", "UnsupportedOpError", "TraceError"]
+           "canonicalize", "UnsupportedOpError", "TraceError", "register_neuralizer"]
 __version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Imports every built-in neuralizer module so their registrations run."""
