@@ -1,4 +1,3 @@
-"""Imports every built-in neuralizer module so their registrations run.
+"""Imports every built-in neuralizer module so their registrations run."""
 
-One line per module; each module registers its estimators with ``@register_neuralizer``.
-"""
+from . import density, kmeans, linear, mlp, pipeline, svc, svm  # noqa: F401

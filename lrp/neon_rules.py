@@ -1,0 +1,1 @@
+"""NEON rules for neuralized distance models (placeholder; filled in by its owner)."""

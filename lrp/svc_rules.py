@@ -1,0 +1,1 @@
+"""NEON rules for SVC/NuSVC networks (placeholder; filled in by its owner)."""

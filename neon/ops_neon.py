@@ -1,0 +1,1 @@
+"""Neuralization ops: distances, pair units, min/max and log-sum-exp pools (placeholder)."""

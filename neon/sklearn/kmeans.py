@@ -1,0 +1,1 @@
+"""Neuralizer for k-means (KMeans, MiniBatchKMeans) (placeholder; filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Neuralizer for linear models (placeholder; filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Neuralizer for MLPClassifier and MLPRegressor (placeholder; filled in by its owner)."""

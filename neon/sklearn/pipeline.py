@@ -1,0 +1,1 @@
+"""Neuralizer for Pipeline and preprocessing steps (placeholder; filled in by its owner)."""

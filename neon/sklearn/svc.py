@@ -1,0 +1,1 @@
+"""Neuralizer for SVC and NuSVC (placeholder; filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Neuralizer for one-class SVM (OneClassSVM) (placeholder; filled in by its owner)."""
