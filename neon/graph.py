@@ -193,13 +193,15 @@ class Graph(nn.Module):
             One array per graph input, batch first. numpy in gives numpy out.
         keep : None, True, "all" or iterable of str
             ``None``: return only the output. ``True``/``"all"``: also return a dict of every
-            node's value (inputs included). A list of names: those nodes' values.
+            node's value (inputs included). A name or a list of names: those nodes' values.
 
         Returns
         -------
         output, or (output, activations)
         """
         from_numpy = any(isinstance(x, np.ndarray) for x in xs)
+        if isinstance(keep, str) and keep != "all":
+            keep = [keep]
         xs = self.check_inputs(*xs)
         values = self._run(xs, keep)
         out = values[self.output]
@@ -208,6 +210,10 @@ class Graph(nn.Module):
         if keep is True or keep == "all":
             kept = values
         else:
+            missing = [name for name in keep if self.resolve(name) not in values]
+            if missing:
+                raise KeyError(f"keep names unknown node(s) {missing}; nodes: "
+                               f"{', '.join(self.input_names + list(self._nodes))}")
             kept = {name: values[self.resolve(name)] for name in keep}
         if from_numpy:
             return (out.detach().cpu().numpy(),
@@ -230,7 +236,7 @@ class Graph(nn.Module):
                     f"{shapes}: {err}. The graph expects {expected}; the input given was "
                     f"{', '.join(str(tuple(x.shape)) for x in xs)}.") from err
             if keep is None:  # free what no later node reads
-                for i in node.inputs:
+                for i in dict.fromkeys(node.inputs):  # once per input, even if read twice
                     remaining[i] -= 1
                     if remaining[i] == 0 and i != self.output:
                         values.pop(i, None)

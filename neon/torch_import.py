@@ -61,6 +61,17 @@ _SOFTMAX = (("input", "dim", "_stacklevel", "dtype"), dict(dim=None, _stacklevel
 
 # ------------------------------------------------------------------------------ the importer
 
+def _holds_tensor(value) -> bool:
+    """Whether ``value`` is a tensor or a container holding one (``torch.split``'s tuple)."""
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_tensor(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_tensor(v) for v in value.values())
+    return False
+
+
 class _Importer:
     """State of one import: the IR being built and the map fx node → IR name or value."""
 
@@ -133,10 +144,10 @@ class _Importer:
                 self.names[node] = node.name
             elif node.op == "output":
                 self.set_output(node)
-            elif not self.is_tensor(node):
-                continue  # a shape expression: evaluated where it is used
             elif node.op == "call_module":
-                self.call_module(node)
+                self.call_module(node)  # even one returning a tuple must be a known module
+            elif not self.is_tensor(node) and not _holds_tensor(self.values.get(node)):
+                continue  # a shape expression: evaluated where it is used
             elif node.op == "call_function":
                 self.call_function(node, node.target)
             elif node.op == "call_method":
@@ -548,14 +559,15 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
             raise ValueError(f"example_input needs a batch axis first; got shape {tuple(x.shape)}")
     # a batch of 2 lets the importer tell reshapes that mix the batch axis from those that don't
     traced_inputs = tuple(torch.cat([x[:1], x[:1]]) for x in inputs)
-    was_training = module.training
+    training = {m: m.training for m in module.modules()}  # restored per submodule
     module.eval()
     try:
         gm = _trace(module)
         values = _example_values(gm, traced_inputs)
         graph = _Importer(gm, values).run()
     finally:
-        module.train(was_training)
+        for m, flag in training.items():
+            m.training = flag
     first = inputs[0]
     graph = graph.to(device=first.device, dtype=first.dtype)
     graph.meta["example_input"] = tuple(x[:1].detach().clone() for x in inputs) \
