@@ -1,1 +1,128 @@
-"""Neuralizer for MLPClassifier and MLPRegressor (placeholder; filled in by its owner)."""
+"""Neuralizers for MLPClassifier and MLPRegressor: ``Linear`` + activation per layer.
+
+Layer l computes a_l = g(a_{l−1} W_l + b_l) with W_l = ``coefs_[l]`` (in, out),
+b_l = ``intercepts_[l]`` and g = ``activation`` (relu, tanh, logistic, identity) for hidden
+layers. The graph ends at the last pre-activation z (the output activation is left out, as
+LRP explains logits):
+
+* MLPClassifier, binary (``out_activation_`` logistic, one unit): z is folded into two columns
+  [−z, z] of the last ``Linear``, so argmax = ``predict`` and ``predict_proba`` = σ(out[:, 1]);
+* multi-class (softmax): the C logits, ``predict_proba`` = softmax(out);
+* multi-label (logistic, L units): the L logits, label k predicted where out[:, k] > 0;
+* MLPRegressor (identity): the (N, n_outputs) prediction; by default every output is explained.
+
+Every hidden activation gets the Pass rule and every ``Linear`` ε by default, so standard LRP
+composites (EpsilonPlusFlat, …) apply. Reference: Montavon et al., "Layer-wise relevance
+propagation: an overview", in Explainable AI, LNCS 11700, Springer 2019.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import as_tensor, check_fitted
+from .linear import add_first_linear, all_outputs, finish_graph, start_graph
+from .registry import UnsupportedEstimatorError, register_neuralizer
+
+__all__ = ["neuralize_mlp"]
+
+_ACTIVATIONS = ("relu", "tanh", "logistic", "identity")
+
+
+def _activation_op(name: str, estimator):
+    from .. import ops
+
+    table = {"relu": ops.ReLU, "tanh": ops.Tanh, "logistic": ops.Sigmoid}
+    if name == "identity":
+        return None
+    if name not in table:
+        raise UnsupportedEstimatorError(
+            f"{type(estimator).__name__}(activation={name!r}) cannot be neuralized; supported "
+            f"activations: {', '.join(_ACTIVATIONS)}")
+    return table[name]()
+
+
+def _layers(estimator):
+    """[(W (out, in), b (out,))] as float64, checked finite."""
+    layers = [(np.asarray(w, dtype=np.float64).T, np.asarray(b, dtype=np.float64))
+              for w, b in zip(estimator.coefs_, estimator.intercepts_)]
+    if not all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in layers):
+        raise ValueError(f"{type(estimator).__name__} has non-finite weights (did the fit "
+                         "diverge?); it cannot be neuralized")
+    return layers
+
+
+def _output(estimator, weight, bias):
+    """The last layer's (W, b) and the output's meta (binary logistic → [−z, z])."""
+    kind = estimator.out_activation_
+    if kind == "identity":
+        return weight, bias, dict(task="regression", default_target=all_outputs, link=None,
+                                  explained="the prediction, one column per output; default: "
+                                  "all outputs")
+    classes = list(estimator.classes_)
+    if kind == "softmax":
+        return weight, bias, dict(task="classification", link="softmax", output_labels=classes,
+                                  explained="the logits before the softmax; default: the "
+                                  "predicted class's logit")
+    if kind == "logistic" and weight.shape[0] == 1 and len(classes) == 2:
+        return (np.concatenate([-weight, weight]), np.concatenate([-bias, bias]),
+                dict(task="classification", link="logistic of column 1", output_labels=classes,
+                     explained="the logit z before the logistic output as two columns "
+                     "[−z, z] (classes_[0], classes_[1]); default: the predicted class, i.e. "
+                     "|z|"))
+    if kind == "logistic":
+        return weight, bias, dict(task="multilabel", link="logistic", output_labels=classes,
+                                  explained="one logit per label (label k predicted where "
+                                  "logit k > 0); default: the largest logit")
+    raise UnsupportedEstimatorError(f"{type(estimator).__name__} has output activation "
+                                    f"{kind!r}; supported: identity, logistic, softmax")
+
+
+@register_neuralizer("MLPClassifier", "MLPRegressor")
+def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessing: bool = False):
+    """Neuralize a fitted MLPClassifier or MLPRegressor.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        Fitted (``coefs_``, ``intercepts_``, ``activation``, ``out_activation_``).
+    data : array-like of shape (n, d), optional
+        Only validated.
+    preprocessing : AffinePreprocessing, optional
+        Pipeline preprocessing x' = A x + c; its steps become nodes before ``dense1``
+        (see :mod:`neon.sklearn.preprocessing`).
+    fold_preprocessing : bool
+        Fold the preprocessing into ``dense1`` instead.
+
+    Returns
+    -------
+    Graph
+        Nodes ``dense1``, ``<activation>1``, …, ``dense{L}`` (the output pre-activation).
+        Output: see the module notes; argmax gives ``predict`` for single-label classifiers.
+
+    Notes
+    -----
+    a_0 = x', a_l = g(W_l a_{l−1} + b_l) for l < L, z = W_L a_{L−1} + b_L. With LRP-0 and zero
+    biases on a ReLU network the relevance equals gradient × input. Reference: Montavon et
+    al., Explainable AI, LNCS 11700, 2019.
+    """
+    from ..ops import Linear
+
+    check_fitted(estimator, "coefs_")
+    layers = _layers(estimator)
+    last_w, last_b, meta = _output(estimator, *layers[-1])
+    layers[-1] = (last_w, last_b)
+    act = estimator.activation
+    graph, source = start_graph(estimator, data, preprocessing, layers[0][0].shape[1])
+    for i, (weight, bias) in enumerate(layers, start=1):
+        name = f"dense{i}"
+        if i == 1:
+            source = add_first_linear(graph, source, name, weight, bias, preprocessing,
+                                      fold_preprocessing, role="layer")
+        else:
+            source = graph.add_node(name, Linear(as_tensor(weight), as_tensor(bias)), [source],
+                                    role="layer")
+        op = _activation_op(act, estimator) if i < len(layers) else None
+        if op is not None:
+            source = graph.add_node(f"{act}{i}", op, [source], role="activation")
+    return finish_graph(graph, estimator, preprocessing, source, **meta)

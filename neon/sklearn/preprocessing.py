@@ -1,0 +1,237 @@
+"""Affine preprocessing steps of a Pipeline, and the graph nodes that replay them.
+
+Each supported step is an affine map x' = A x + c of its input (A diagonal for the scalers,
+dense for PCA). :func:`step_preprocessing` converts one fitted step,
+:func:`chain_preprocessing` composes consecutive steps into one
+:class:`StepwisePreprocessing` (an :class:`~neon.sklearn.common.AffinePreprocessing` that also
+keeps its parts, so a neuralizer can give every step its own node), and
+:func:`add_preprocessing_nodes` adds those nodes to a graph.
+
+Reference points (what relevance is measured against)
+-----------------------------------------------------
+A per-feature step x'_i = s_i x_i + t_i becomes an ``ElementwiseAffine`` node whose default
+LRP rule is Pass, so raw feature i gets exactly the relevance of x'_i. A linear model then gives
+w_i (s_i x_i + t_i): the reference point is the root x₀_i = −t_i / s_i (the training mean for
+StandardScaler), not 0 (NEON.md, "Tests that hold the neuralizers honest", 3).
+
+PCA, z = D P (x − μ) (P = ``components_``, μ = ``mean_``, D = diag(1/√λ) when whitened, else
+I), becomes a centering node x − μ (Pass) followed by a bias-free ``Linear`` D P. LRP-ε on it
+gives R_i = (x_i − μ_i) Σ_k (DP)_ki R_k / z_k, so the reference point is the PCA mean μ, and
+the relevance of the components is conserved on the input features (Σ_i R_i = Σ_k R_k).
+
+scikit-learn is imported only inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .common import AffinePreprocessing, as_tensor
+from .registry import UnsupportedEstimatorError
+
+__all__ = ["StepwisePreprocessing", "step_preprocessing", "chain_preprocessing",
+           "add_preprocessing_nodes", "fold_into_linear", "supported_steps"]
+
+
+@dataclass
+class StepwisePreprocessing(AffinePreprocessing):
+    """An :class:`AffinePreprocessing` x' = A x + c that remembers its steps.
+
+    It is the composition of ``parts`` (x ↦ parts[-1](… parts[0](x))), so every neuralizer can
+    use it as the plain map (``scale``/``matrix``/``offset``); the linear and MLP neuralizers
+    also read ``parts`` and ``root`` to give each step its own node (see the module notes).
+
+    Attributes
+    ----------
+    root : ndarray of shape (d_in,), or None
+        A point x₀ with A x₀ + c = 0 (for PCA its ``mean_``): the reference point of a dense
+        step, when the step knows a natural one.
+    parts : tuple of StepwisePreprocessing
+        The single steps, in pipeline order (empty for a single step).
+    """
+
+    root: np.ndarray | None = None
+    parts: tuple = ()
+
+    def pieces(self) -> tuple:
+        """The single steps (``(self,)`` for a single step)."""
+        return self.parts or (self,)
+
+
+# ----------------------------------------------------------------------------- converters
+
+def _standard_scaler(step):
+    """x' = (x − μ) / σ; μ only if ``with_mean``, σ only if ``with_std``."""
+    d = step.n_features_in_
+    scale = 1.0 / step.scale_ if step.with_std else np.ones(d)
+    mean = step.mean_ if step.with_mean else np.zeros(d)
+    return scale, -mean * scale
+
+
+def _minmax_scaler(step):
+    """x' = x · scale_ + min_; refused with ``clip=True`` (clipping is not affine)."""
+    if getattr(step, "clip", False):
+        raise UnsupportedEstimatorError(
+            "MinMaxScaler(clip=True) cannot be neuralized: clipping to the feature range is "
+            "not an affine map. Refit with clip=False (the default) to neuralize the pipeline.")
+    return step.scale_, step.min_
+
+
+def _maxabs_scaler(step):
+    """x' = x / max|x_train|."""
+    return 1.0 / step.scale_, np.zeros(step.n_features_in_)
+
+
+def _robust_scaler(step):
+    """x' = (x − median) / IQR; centring only if ``with_centering``, scaling if
+    ``with_scaling``."""
+    d = step.n_features_in_
+    scale = 1.0 / step.scale_ if step.with_scaling else np.ones(d)
+    center = step.center_ if step.with_centering else np.zeros(d)
+    return scale, -center * scale
+
+
+_DIAGONAL = {"StandardScaler": _standard_scaler, "MinMaxScaler": _minmax_scaler,
+             "MaxAbsScaler": _maxabs_scaler, "RobustScaler": _robust_scaler}
+
+
+def _pca(step, name):
+    """z = D P (x − μ), D = diag(1/√λ) (λ floored at machine ε as scikit-learn does) if
+    ``whiten``, else I."""
+    matrix = np.asarray(step.components_, dtype=np.float64)
+    if step.whiten:
+        scale = np.sqrt(np.asarray(step.explained_variance_, dtype=np.float64))
+        scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
+        matrix = matrix / scale[:, None]
+    mean = np.asarray(step.mean_, dtype=np.float64)
+    return StepwisePreprocessing(-matrix @ mean, matrix=matrix, steps=(name,), root=mean)
+
+
+def supported_steps() -> list[str]:
+    """Names of the preprocessing steps a Pipeline may contain."""
+    return sorted(_DIAGONAL) + ["PCA", "'passthrough' / None"]
+
+
+def step_preprocessing(name: str, step) -> StepwisePreprocessing | None:
+    """The affine map of one fitted pipeline step (``None`` for 'passthrough').
+
+    Parameters
+    ----------
+    name : str
+        The step's name in the pipeline (used for node names and messages).
+    step : estimator, 'passthrough' or None
+
+    Returns
+    -------
+    StepwisePreprocessing or None
+
+    Raises
+    ------
+    UnsupportedEstimatorError
+        For a step that is not an affine map scikit-learn computes exactly
+        (PolynomialFeatures, FunctionTransformer, MinMaxScaler(clip=True), …).
+
+    Notes
+    -----
+    StandardScaler: x' = (x − μ)/σ; MinMaxScaler: x' = x·s + m; MaxAbsScaler: x' = x/max|x|;
+    RobustScaler: x' = (x − median)/IQR; PCA: z = D P (x − μ). Reference: scikit-learn user
+    guide, "Preprocessing data" and "Decomposing signals in components".
+    """
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return None
+    kind = type(step).__name__
+    if kind == "PCA":
+        return _pca(step, name)
+    if kind not in _DIAGONAL:
+        raise UnsupportedEstimatorError(
+            f"pipeline step {name!r} ({kind}) cannot be neuralized: it is not one of the "
+            f"supported affine preprocessing steps ({', '.join(supported_steps())}).")
+    scale, offset = _DIAGONAL[kind](step)
+    return StepwisePreprocessing(np.asarray(offset, dtype=np.float64),
+                                 scale=np.asarray(scale, dtype=np.float64), steps=(name,))
+
+
+def chain_preprocessing(parts) -> StepwisePreprocessing | None:
+    """Compose single steps x ↦ parts[-1](… parts[0](x)) into one map that keeps them.
+
+    Returns ``None`` for no steps, the step itself for one.
+    """
+    parts = tuple(parts)
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    total = parts[0]
+    for part in parts[1:]:
+        total = total.then(part)
+    return StepwisePreprocessing(total.offset, scale=total.scale, matrix=total.matrix,
+                                 steps=total.steps, parts=parts)
+
+
+# ----------------------------------------------------------------------------- graph nodes
+
+def _root(part) -> np.ndarray | None:
+    """x₀ with A x₀ + c = 0: the step's own root, else the least-norm solution if exact."""
+    root = getattr(part, "root", None)
+    if root is not None:
+        return np.asarray(root, dtype=np.float64)
+    a = part.dense()
+    x0 = np.linalg.lstsq(a, -part.offset, rcond=None)[0]
+    exact = np.abs(a @ x0 + part.offset).max(initial=0.0) <= 1e-12 * (
+        1.0 + np.abs(part.offset).max(initial=0.0))
+    return x0 if exact else None
+
+
+def _node_name(graph, wanted: str) -> str:
+    name, i = wanted, 1
+    while name in graph:
+        name, i = f"{wanted}:{i}", i + 1
+    return name
+
+
+def add_preprocessing_nodes(graph, preprocessing, source: str) -> str:
+    """Add one node (or two) per preprocessing step after node ``source``; return the last.
+
+    A per-feature step becomes an ``ElementwiseAffine`` node (default rule Pass). A dense step
+    with a root x₀ (PCA: its mean) becomes ``<step>.center`` (x − x₀, Pass) and a bias-free
+    ``Linear`` ``<step>``; a dense step without an exact root becomes a ``Linear`` with bias.
+    Node names are the pipeline's step names.
+    """
+    from ..ops import ElementwiseAffine, Linear
+
+    if preprocessing is None:
+        return source
+    parts = preprocessing.pieces() if isinstance(preprocessing, StepwisePreprocessing) \
+        else (preprocessing,)
+    for part in parts:
+        name = _node_name(graph, "_".join(part.steps) or "preprocessing")
+        if part.is_diagonal:
+            op = ElementwiseAffine(as_tensor(part.scale), as_tensor(part.offset))
+            source = graph.add_node(name, op, [source], role="preprocessing")
+            continue
+        x0 = _root(part)
+        if x0 is None:
+            op = Linear(as_tensor(part.matrix), as_tensor(part.offset))
+            source = graph.add_node(name, op, [source], role="preprocessing")
+            continue
+        center = ElementwiseAffine(as_tensor(np.ones_like(x0)), as_tensor(-x0))
+        source = graph.add_node(_node_name(graph, f"{name}.center"), center, [source],
+                                role="preprocessing")
+        source = graph.add_node(name, Linear(as_tensor(part.matrix), None), [source],
+                                role="preprocessing")
+    return source
+
+
+def fold_into_linear(weight: np.ndarray, bias: np.ndarray, preprocessing):
+    """Fold x' = A x + c into z = W x' + b: returns (W A, W c + b).
+
+    The folded op reads raw features directly; LRP rules on it measure relevance against
+    x = 0 (LRP-0/ε) rather than the scalers' roots.
+    """
+    if preprocessing is None:
+        return weight, bias
+    if preprocessing.is_diagonal:
+        return weight * preprocessing.scale, weight @ preprocessing.offset + bias
+    return weight @ preprocessing.matrix, weight @ preprocessing.offset + bias
