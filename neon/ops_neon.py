@@ -1,1 +1,302 @@
-"""Neuralization ops: distances, pair units, min/max and log-sum-exp pools (placeholder)."""
+"""Neuralization ops: squared distances, the k-means competition and min/max pools.
+
+These are the layers of the networks that neuralization-propagation (NEON) builds from
+non-neural models (Kauffmann et al., "From clustering to cluster explanations via neural
+networks", IEEE TNNLS 2022; Kauffmann et al., "Towards explaining anomalies: a deep Taylor
+decomposition of one-class models", Pattern Recognition 2020):
+
+* :class:`SquaredDistance` — d_k(x) = ‖A_k (x − v_k)‖² for all units at once (one GEMM),
+  with A_k the identity, a per-feature diagonal, or a (shared or per-unit) matrix;
+* :class:`CompetitionMin` — the fused k-means layers f_c = min_{k≠c} (d_k − d_c);
+* :class:`SoftMin` / :class:`SoftMax` — exact log-sum-exp pools with per-unit offsets;
+* :class:`HardMin` / :class:`HardMax` — hard pools carrying a relevance stiffness β.
+
+Every forward is exact; β of a hard pool only matters to the relevance rules
+(:mod:`lrp.neon_rules`). Ops expose the primitives those rules need
+(:meth:`SquaredDistance.split`, :meth:`SquaredDistance.pair_contributions`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .ops import Op
+
+__all__ = ["SquaredDistance", "CompetitionMin", "SoftMin", "SoftMax", "HardMin", "HardMax",
+           "coincidence_tolerance"]
+
+
+def coincidence_tolerance(dtype: torch.dtype, which: str = "forward") -> float:
+    """Relative tolerance τ below which a GEMM distance is recomputed directly.
+
+    ``"forward"``: τ = 10³·eps (2.2e-13 in float64, 1.2e-4 in float32), about 10× the error
+    of ‖x‖² + ‖u‖² − 2 x·u for a point and itself. ``"split"``: τ = eps^(1/3) (6e-6, 4.9e-3):
+    below it the per-feature split is computed directly, so the closed-form split never
+    loses more than eps^(2/3) relative to a unit's relevance.
+    """
+    eps = torch.finfo(dtype).eps
+    return 1e3 * eps if which == "forward" else eps ** (1.0 / 3.0)
+
+
+class SquaredDistance(Op):
+    """Squared distances to K centres, all N × K at once.
+
+    d_k(x) = ‖A_k (x − v_k)‖² = Σ_i c_ki(x),   c_ki = (x − v_k)_i [M_k (x − v_k)]_i,
+    M_k = A_kᵀ A_k, with A_k one of
+
+    * the identity (``weight=None``): d_k = ‖x − v_k‖²;
+    * a diagonal (``weight`` of shape (d,) or (K, d), the a_i or a_ki):
+      d_k = Σ_i a_ki² (x_i − v_ki)², c_ki = a_ki² (x_i − v_ki)²;
+    * a matrix (``matrix`` of shape (p, d) shared, or (K, p, d) per unit): the quadratic form
+      (x − v_k)ᵀ A_kᵀ A_k (x − v_k), split per feature by Euler's c_ki above.
+
+    The identity and diagonal cases are one GEMM, ‖x‖²_w − 2 x·(w v_k) + ‖v_k‖²_w, on
+    coordinates centred at the mean of the centres (a shift leaves distances unchanged and
+    shrinks the cancellation). GEMM distances of near-coincident pairs,
+    d < τ (‖x‖²_w + ‖v‖²_w) with τ from :func:`coincidence_tolerance`, are recomputed
+    directly, so a point and itself give exactly 0, never ±1e-14 (NEON.md "Coincident points").
+
+    Parameters
+    ----------
+    centers : tensor (K, d)
+        The points v_k in the input's coordinates.
+    weight : tensor (d,) or (K, d), optional
+        Per-feature weights a (distance weights a², e.g. a folded scaler's scale).
+    matrix : tensor (p, d) or (K, p, d), optional
+        A shared or per-unit linear map A (e.g. a folded PCA, a Gaussian's Cholesky factor).
+    """
+
+    kind = "squared_distance"
+
+    def __init__(self, centers: torch.Tensor, weight: torch.Tensor | None = None,
+                 matrix: torch.Tensor | None = None):
+        super().__init__()
+        if centers.dim() != 2:
+            raise ValueError(f"centers must be (K, d), got shape {tuple(centers.shape)}")
+        if weight is not None and matrix is not None:
+            raise ValueError("give per-feature weights or a matrix, not both")
+        k, d = centers.shape
+        origin = centers.mean(0)
+        self.register_buffer("origin", origin.detach().clone())
+        self.register_buffer("centers", (centers - origin).detach().clone())
+        w2 = None
+        if weight is not None:
+            w2 = weight.detach().reshape(-1, d).square()
+            if w2.shape[0] not in (1, k):
+                raise ValueError(f"weight must be (d,) or (K, d) = ({k}, {d}), got "
+                                 f"{tuple(weight.shape)}")
+        self.register_buffer("w2", None if w2 is None else w2.clone())
+        if matrix is not None and (matrix.dim() not in (2, 3) or matrix.shape[-1] != d
+                                   or (matrix.dim() == 3 and matrix.shape[0] != k)):
+            raise ValueError(f"matrix must be (p, {d}) or ({k}, p, {d}), got "
+                             f"{tuple(matrix.shape)}")
+        self.register_buffer("matrix", None if matrix is None else matrix.detach().clone())
+
+    @property
+    def n_units(self) -> int:
+        return self.centers.shape[0]
+
+    @property
+    def per_unit_matrix(self) -> bool:
+        return self.matrix is not None and self.matrix.dim() == 3
+
+    def _centre(self, x):
+        return x - self.origin
+
+    # --------------------------------------------------------------------- forward
+    def _gemm(self, x):
+        """(distances, scale) by the GEMM expansion; x is centred."""
+        v = self.centers
+        if self.matrix is not None:          # shared matrix: distances in the mapped space
+            x, v = x @ self.matrix.T, v @ self.matrix.T
+        if self.w2 is None:
+            xx, vv = x.square().sum(1, keepdim=True), v.square().sum(1)
+            cross = x @ v.T
+        else:
+            xx = x.square() @ self.w2.T
+            wv = self.w2 * v
+            vv = (wv * v).sum(1)
+            cross = x @ wv.T
+        scale = xx + vv
+        return (scale - 2 * cross).clamp_(min=0), scale
+
+    def _per_unit(self, x):
+        """Distances for per-unit matrices: ‖A_k x − A_k v_k‖², (N, K, p) at most."""
+        z = torch.einsum("nd,kpd->nkp", x, self.matrix)
+        u = torch.einsum("kd,kpd->kp", self.centers, self.matrix)
+        return (z - u).square().sum(2)
+
+    def forward(self, x):
+        x = self._centre(x)
+        if self.per_unit_matrix:
+            return self._per_unit(x)
+        d, scale = self._gemm(x)
+        n, k = torch.nonzero(d < coincidence_tolerance(d.dtype) * scale, as_tuple=True)
+        if n.numel():
+            d[n, k] = self._direct(x, n, k).sum(1)
+        return d
+
+    # ------------------------------------------------------------------ for the rules
+    def _direct(self, x, n, k):
+        """Per-feature contributions c_ki for the pairs (n, k), computed directly; x centred."""
+        diff = x[n] - self.centers[k]
+        if self.matrix is None:
+            if self.w2 is None:
+                return diff.square()
+            return diff.square() * (self.w2[k] if self.w2.shape[0] > 1 else self.w2)
+        a = self.matrix[k] if self.per_unit_matrix else self.matrix.expand(len(n), -1, -1)
+        z = torch.einsum("mpd,md->mp", a, diff)
+        return diff * torch.einsum("mpd,mp->md", a, z)
+
+    def pair_contributions(self, x, n, k):
+        """c_ki(x_n) for the pairs (n, k): rows of per-feature terms summing to d_k(x_n)."""
+        return self._direct(self._centre(x), n, k)
+
+    def near_pairs(self, x, distances):
+        """Pairs (n, k) whose closed-form split would lose precision (see τ "split")."""
+        x = self._centre(x)
+        if self.per_unit_matrix:
+            return torch.nonzero(distances < 0, as_tuple=True)  # always computed directly
+        _, scale = self._gemm(x)
+        tau = coincidence_tolerance(distances.dtype, "split")
+        return torch.nonzero(distances <= tau * scale, as_tuple=True)
+
+    def split(self, x, t):
+        """Σ_k t_nk c_ki(x_n) for all n, i without an N × K × d tensor (GEMMs).
+
+        Diagonal: x_i² (t a²)_i − 2 x_i (t (a² v))_i + (t (a² v²))_i. Shared matrix:
+        x_i (Mx)_i Σt − x_i (t Mv)_i − (Mx)_i (t v)_i + (t (v ⊙ Mv))_i. Per-unit matrices
+        (Gaussian mixtures, K small): direct, N × K × d.
+        """
+        x = self._centre(x)
+        v = self.centers
+        if self.per_unit_matrix:
+            z = torch.einsum("nd,kpd->nkp", x, self.matrix) - torch.einsum(
+                "kd,kpd->kp", v, self.matrix)
+            g = torch.einsum("nkp,kpd->nkd", z * t.unsqueeze(2), self.matrix)
+            return ((x.unsqueeze(1) - v) * g).sum(1)
+        if self.matrix is not None:
+            m = self.matrix.T @ self.matrix
+            mx, mv = x @ m, v @ m
+            return (x * mx * t.sum(1, keepdim=True) - x * (t @ mv) - mx * (t @ v)
+                    + t @ (v * mv))
+        if self.w2 is None:
+            return (x.square() * t.sum(1, keepdim=True) - 2 * x * (t @ v)
+                    + t @ v.square())
+        w2 = self.w2.expand(v.shape[0], -1)
+        return x.square() * (t @ w2) - 2 * x * (t @ (w2 * v)) + t @ (w2 * v.square())
+
+    def extra_repr(self):
+        form = ("euclidean" if self.w2 is None and self.matrix is None
+                else "weighted" if self.matrix is None else "quadratic form")
+        return f"units={self.n_units}, features={self.centers.shape[1]}, {form}"
+
+
+class CompetitionMin(Op):
+    """The fused k-means competition and min-pool layers (Kauffmann et al. 2022).
+
+    f_c(x) = min_{k≠c} h_ck(x),  h_ck = d_k(x) − d_c(x)
+           = min_{k≠c} (w_ck·x + b_ck),  w_ck = 2(μ_c − μ_k), b_ck = ‖μ_k‖² − ‖μ_c‖²,
+
+    for every cluster c at once, from the (N, K) squared distances d: the hard minimum is
+    exact (f_c > 0 ⇔ c is the nearest centroid, and then f_c = second-smallest − smallest
+    distance). ``beta`` is the relevance stiffness of the soft-min redistribution
+    R_k = softmin_β(h_c)_k · R_c used by the rules; it does not change the forward pass.
+    """
+
+    kind = "competition_min"
+
+    def __init__(self, beta: float = 1.0):
+        super().__init__()
+        self.beta = float(beta)
+
+    def forward(self, d):
+        if d.shape[1] < 2:
+            raise ValueError("the k-means competition needs at least 2 clusters")
+        vals, idx = d.topk(2, dim=1, largest=False)
+        out = vals[:, :1] - d
+        out.scatter_(1, idx[:, :1], vals[:, 1:] - vals[:, :1])
+        return out
+
+    def extra_repr(self):
+        return f"beta={self.beta:.6g}"
+
+
+def _check_beta(beta):
+    beta = float(beta)
+    if not beta > 0 or math.isnan(beta):
+        raise ValueError(f"the stiffness beta must be positive, got {beta}")
+    return beta
+
+
+class SoftMin(Op):
+    """Exact log-sum-exp soft minimum over the last axis, with per-unit offsets.
+
+    smin_β(a + b) = −β⁻¹ log Σ_k exp(−β (a_k + b_k)), shape (N, …, 1). It tends to
+    min_k (a_k + b_k) as β → ∞. The one-class SVM's outlier score o(x) = smin_γ(d_j − γ⁻¹ log
+    α_j) = −γ⁻¹ log Σ_j α_j exp(−γ d_j) (Kauffmann et al. 2020) is this pool over distances.
+    """
+
+    kind = "softmin_pool"
+    sign = -1.0
+
+    def __init__(self, beta: float, offset: torch.Tensor | None = None):
+        super().__init__()
+        self.beta = _check_beta(beta)
+        self.register_buffer("offset", None if offset is None else offset.detach().clone())
+
+    def shifted(self, a):
+        """a + b: the pooled units."""
+        return a if self.offset is None else a + self.offset
+
+    def forward(self, a):
+        s = self.sign
+        return s / self.beta * torch.logsumexp(s * self.beta * self.shifted(a), -1,
+                                               keepdim=True)
+
+    def extra_repr(self):
+        return f"beta={self.beta:.6g}"
+
+
+class SoftMax(SoftMin):
+    """Exact log-sum-exp soft maximum over the last axis: smax_β(a + b) = β⁻¹ log Σ exp(β(a + b)).
+
+    Tends to max_k (a_k + b_k) as β → ∞ (Bley, Kauffmann et al. 2025 use it over pair units).
+    """
+
+    kind = "softmax_pool"
+    sign = 1.0
+
+
+class HardMin(Op):
+    """Hard minimum over the last axis, min_k (a_k + b_k), carrying a relevance stiffness β.
+
+    The forward is the exact minimum; β only parametrizes the soft-min redistribution of
+    relevance (β = ∞: all relevance to the minimum).
+    """
+
+    kind = "hardmin_pool"
+    sign = -1.0
+
+    def __init__(self, beta: float = math.inf, offset: torch.Tensor | None = None):
+        super().__init__()
+        self.beta = _check_beta(beta)
+        self.register_buffer("offset", None if offset is None else offset.detach().clone())
+
+    shifted = SoftMin.shifted
+
+    def forward(self, a):
+        a = self.shifted(a)
+        return a.amin(-1, keepdim=True) if self.sign < 0 else a.amax(-1, keepdim=True)
+
+    def extra_repr(self):
+        return f"beta={self.beta:.6g}"
+
+
+class HardMax(HardMin):
+    """Hard maximum over the last axis, max_k (a_k + b_k), with a relevance stiffness β."""
+
+    kind = "hardmax_pool"
+    sign = 1.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["check_fitted", "check_data", "AffinePreprocessing", "as_tensor"]
+__all__ = ["check_fitted", "check_data", "AffinePreprocessing", "as_tensor", "fold_distance"]
 
 
 def check_fitted(estimator, attributes=None) -> None:
@@ -105,3 +105,53 @@ class AffinePreprocessing:
         a2 = other.dense()
         return AffinePreprocessing(a2 @ self.offset + other.offset,
                                    matrix=a2 @ self.dense(), steps=self.steps + other.steps)
+
+
+def fold_distance(centers, preprocessing: AffinePreprocessing | None = None, weight=None,
+                  matrix=None) -> dict:
+    """Arguments of :class:`neon.ops_neon.SquaredDistance` with ``preprocessing`` folded in.
+
+    The estimator measures d_k = ‖B_k (x' − μ_k)‖² on preprocessed features x' = A x + c
+    (B_k: identity, per-feature ``weight`` b of shape (d',) or (K, d'), or ``matrix`` of shape
+    (p, d') or (K, p, d')). With v_k the preimage of μ_k (A v_k + c = μ_k),
+    d_k = ‖B_k A (x − v_k)‖²: for a per-feature scaler a weighted distance with weights b·s;
+    for a dense A (PCA) the quadratic form (x − v_k)ᵀ (B_k A)ᵀ (B_k A) (x − v_k)
+    (Kauffmann et al., IEEE TNNLS 2022; NEON.md "Pipelines"). Returns a dict with
+    ``centers``, ``weight`` and ``matrix`` as float64 tensors (or None).
+    """
+    centers = np.asarray(centers, dtype=np.float64)
+    weight = None if weight is None else np.asarray(weight, dtype=np.float64)
+    matrix = None if matrix is None else np.asarray(matrix, dtype=np.float64)
+    if preprocessing is None:
+        pass
+    elif preprocessing.is_diagonal:
+        s = np.asarray(preprocessing.scale, dtype=np.float64)
+        if np.any(s == 0):
+            raise ValueError(f"preprocessing {preprocessing.steps} has zero scale on feature(s) "
+                             f"{np.flatnonzero(s == 0).tolist()}: a distance to its centres "
+                             "cannot be written on raw features")
+        centers = (centers - preprocessing.offset) / s
+        if matrix is not None:
+            matrix = matrix * s
+        else:
+            weight = s if weight is None else weight * s
+    else:
+        a = np.asarray(preprocessing.matrix, dtype=np.float64)
+        target = (centers - preprocessing.offset).T
+        pre, *_ = np.linalg.lstsq(a, target, rcond=None)
+        resid = np.abs(a @ pre - target).max(initial=0.0)
+        if resid > 1e-8 * max(1.0, np.abs(target).max(initial=0.0)):
+            raise ValueError(f"preprocessing {preprocessing.steps}: the estimator's centres are "
+                             "not in the range of the linear map, so its distances are not a "
+                             "quadratic form on raw features")
+        centers = pre.T
+        if matrix is not None:
+            matrix = matrix @ a
+        elif weight is not None:
+            matrix = weight[..., :, None] * a
+        else:
+            matrix = a
+        weight = None
+    return dict(centers=as_tensor(centers),
+                weight=None if weight is None else as_tensor(weight),
+                matrix=None if matrix is None else as_tensor(matrix))

@@ -1,1 +1,142 @@
-"""Neuralizer for KernelDensity and GaussianMixture (placeholder; filled in by its owner)."""
+"""Neuralizers for KernelDensity (gaussian kernel) and GaussianMixture.
+
+Both are soft-min pools over distance units (Kauffmann et al., Pattern Recognition 2020;
+NEON.md "Kernel density and Gaussian mixtures"):
+
+* KernelDensity: the one-class network over the training points with α_j = w_j / Σw and
+  γ = 1/(2h²): o(x) = smin_γ(‖x − x_j‖² − γ⁻¹ log α_j) and
+  −``score_samples``(x) = γ·o(x) + (D/2) log(2πh²) (the constant: ``meta["bias"]``).
+* GaussianMixture: −log p(x) = smin_1(h_k), h_k = ½‖L_kᵀ(x − μ_k)‖² − Σ log diag L_k
+  + (D/2) log 2π − log π_k, L_k from ``precisions_cholesky_`` per covariance type;
+  ``predict`` = argmin_k h_k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Graph
+from ..ops_neon import SoftMin, SquaredDistance
+from .common import as_tensor, check_fitted, fold_distance
+from .registry import UnsupportedEstimatorError, register_neuralizer
+from .svm import distance_pool_graph
+
+__all__ = ["neuralize_kernel_density", "neuralize_gaussian_mixture", "gmm_units"]
+
+
+@register_neuralizer("KernelDensity")
+def neuralize_kernel_density(estimator, data=None, *, preprocessing=None) -> Graph:
+    """A :class:`neon.Graph` of a gaussian KernelDensity: o(x) with −log p = γ o + bias.
+
+    Parameters
+    ----------
+    estimator : KernelDensity, fitted, kernel='gaussian', euclidean metric
+    data : ignored
+    preprocessing : AffinePreprocessing, optional
+        Folded into the distances (the density relation then holds in the estimator's space).
+
+    Returns
+    -------
+    Graph
+        Output ``outlierness`` (N, 1), o(x) = −γ⁻¹ log Σ_j α_j exp(−γ ‖x − x_j‖²).
+        ``meta``: ``gamma`` = 1/(2h²), ``bandwidth``, ``bias`` = (D/2) log(2πh²) with
+        −score_samples = gamma·o + bias.
+
+    References
+    ----------
+    Kauffmann, Müller, Montavon, Pattern Recognition 101, 2020.
+    """
+    check_fitted(estimator, "tree_")
+    if estimator.kernel != "gaussian":
+        raise UnsupportedEstimatorError(
+            f"KernelDensity with kernel={estimator.kernel!r} cannot be neuralized; supported: "
+            "kernel='gaussian'")
+    metric = estimator.metric
+    p = (estimator.metric_params or {}).get("p", 2)
+    if not (metric in ("euclidean", "l2") or (metric == "minkowski" and p == 2)):
+        raise UnsupportedEstimatorError(
+            f"KernelDensity with metric={metric!r} cannot be neuralized; supported: euclidean")
+    points = np.asarray(estimator.tree_.data, dtype=np.float64)
+    w = estimator.tree_.sample_weight
+    w = np.ones(len(points)) if w is None else np.asarray(w, dtype=np.float64)
+    keep = w > 0
+    points, w = points[keep], w[keep]
+    h = float(estimator.bandwidth_)
+    gamma = 1.0 / (2 * h * h)
+    graph = distance_pool_graph(points, np.log(w / w.sum()), gamma, preprocessing)
+    dim = points.shape[1]
+    bias = 0.5 * dim * np.log(2 * np.pi * h * h)
+    graph.meta.update(
+        estimator=estimator, gamma=gamma, beta=gamma, bandwidth=h, bias=float(bias),
+        preprocessing=preprocessing,
+        explained=("outlierness o(x) = -1/gamma log sum_j a_j exp(-gamma ||x - x_j||^2), "
+                   "a_j = w_j / sum w, gamma = 1/(2 h^2); -score_samples(x) = gamma o(x) + bias"))
+    return graph
+
+
+def gmm_units(estimator):
+    """(means, weight, matrix, constants) of the GMM's units h_k = ½‖L_kᵀ(x − μ_k)‖² + const_k.
+
+    ``weight`` (K, D) for diag/spherical (a_ki = pc_ki / √2), ``matrix`` (K, D, D) for full
+    (L_kᵀ/√2) or (D, D) for tied; const_k = −log det L_k + (D/2) log 2π − log π_k.
+    """
+    mu = np.asarray(estimator.means_, dtype=np.float64)
+    k, dim = mu.shape
+    pc = np.asarray(estimator.precisions_cholesky_, dtype=np.float64)
+    kind = estimator.covariance_type
+    weight = matrix = None
+    if kind == "full":
+        matrix = np.swapaxes(pc, 1, 2) / np.sqrt(2)
+        logdet = np.log(np.diagonal(pc, axis1=1, axis2=2)).sum(1)
+    elif kind == "tied":
+        matrix = pc.T / np.sqrt(2)
+        logdet = np.full(k, np.log(np.diag(pc)).sum())
+    elif kind == "diag":
+        weight = pc / np.sqrt(2)
+        logdet = np.log(pc).sum(1)
+    elif kind == "spherical":
+        weight = np.repeat(pc[:, None], dim, 1) / np.sqrt(2)
+        logdet = dim * np.log(pc)
+    else:
+        raise UnsupportedEstimatorError(f"GaussianMixture covariance_type={kind!r} is not "
+                                        "supported; supported: full, tied, diag, spherical")
+    const = -logdet + 0.5 * dim * np.log(2 * np.pi) - np.log(estimator.weights_)
+    return mu, weight, matrix, const
+
+
+@register_neuralizer("GaussianMixture")
+def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None) -> Graph:
+    """A :class:`neon.Graph` computing −log p(x) of a fitted GaussianMixture.
+
+    o(x) = smin_1(h) = −log Σ_k π_k N(x; μ_k, Σ_k) = −``score_samples``(x), with the
+    distance units h_k − const_k = ½ (x − μ_k)ᵀ P_k (x − μ_k), P_k = L_k L_kᵀ, split per
+    feature by ½ (x_i − μ_ki)[P_k (x − μ_k)]_i (½ (x_i − μ_ki)²/σ²_ki for diagonal types).
+
+    Returns
+    -------
+    Graph
+        Output ``neg_log_density`` (N, 1). ``meta["component_constants"]``: const_k;
+        the node ``units`` (N, K) holds h_k − const_k, and ``predict`` = argmin_k h_k.
+
+    References
+    ----------
+    Kauffmann, Müller, Montavon, Pattern Recognition 101, 2020 (NEON); NEON.md.
+    """
+    check_fitted(estimator, "precisions_cholesky_")
+    mu, weight, matrix, const = gmm_units(estimator)
+    if preprocessing is not None and len(preprocessing.offset) != mu.shape[1]:
+        raise ValueError(f"preprocessing outputs {len(preprocessing.offset)} features, but "
+                         f"GaussianMixture was fitted with {mu.shape[1]}")
+    n_in = mu.shape[1] if preprocessing is None else preprocessing.n_features_in
+    graph = Graph()
+    graph.add_input("x", (n_in,))
+    graph.add_node("units", SquaredDistance(**fold_distance(mu, preprocessing, weight, matrix)),
+                   ["x"])
+    graph.add_node("neg_log_density", SoftMin(1.0, as_tensor(const)), ["units"])
+    graph.set_output("neg_log_density")
+    graph.meta.update(
+        estimator=estimator, beta=1.0, component_constants=const, bias=0.0,
+        preprocessing=preprocessing,
+        explained="-log p(x) = -score_samples(x) = smin_1(h_k), h_k = 0.5 (x-mu_k)' P_k (x-mu_k)"
+                  " + const_k")
+    return graph

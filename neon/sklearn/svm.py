@@ -1,1 +1,109 @@
-"""Neuralizer for one-class SVM (OneClassSVM) (placeholder; filled in by its owner)."""
+"""Neuralizer for the one-class SVM (OneClassSVM with an RBF kernel).
+
+The network of Kauffmann et al., "Towards explaining anomalies: a deep Taylor decomposition
+of one-class models", Pattern Recognition 2020: one distance unit per support vector
+u_j, h_j = ‖x − u_j‖² − γ⁻¹ log α_j, pooled by an exact soft minimum,
+
+    o(x) = smin_γ(h) = −γ⁻¹ log Σ_j α_j exp(−γ ‖x − u_j‖²),
+
+computed in the log domain (:class:`~neon.ops_neon.SoftMin`). With α normalized to sum to 1
+(the paper's choice, default) o ≥ 0 and ``score_samples(x) = (Σα) exp(−γ o(x))``; with the raw
+α, ``score_samples(x) = exp(−γ o(x))``. Outlier (``predict`` = −1) ⇔ o(x) > threshold,
+``graph.meta["threshold"]`` = −γ⁻¹ log(ρ / Σα) (normalized) or −γ⁻¹ log ρ (raw).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Graph
+from ..ops_neon import SoftMin, SquaredDistance
+from .common import as_tensor, check_fitted, fold_distance
+from .registry import UnsupportedEstimatorError, register_neuralizer
+
+__all__ = ["neuralize_one_class_svm", "distance_pool_graph"]
+
+
+def distance_pool_graph(points, log_alpha, gamma, preprocessing=None, weight=None,
+                        matrix=None) -> Graph:
+    """x → distance (N, S) → outlierness (N, 1): o = smin_γ(d_j − γ⁻¹ log α_j).
+
+    Shared by the one-class SVM, kernel density and Gaussian-mixture neuralizers.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if preprocessing is not None and len(preprocessing.offset) != points.shape[1]:
+        raise ValueError(f"preprocessing outputs {len(preprocessing.offset)} features, but the "
+                         f"estimator was fitted with {points.shape[1]}")
+    n_in = points.shape[1] if preprocessing is None else preprocessing.n_features_in
+    graph = Graph()
+    graph.add_input("x", (n_in,))
+    op = SquaredDistance(**fold_distance(points, preprocessing, weight, matrix))
+    graph.add_node("distance", op, ["x"])
+    graph.add_node("outlierness", SoftMin(gamma, as_tensor(-np.asarray(log_alpha) / gamma)),
+                   ["distance"])
+    graph.set_output("outlierness")
+    return graph
+
+
+def _check_kernel(estimator):
+    kernel = estimator.kernel
+    if callable(kernel) or kernel == "precomputed":
+        what = "a callable" if callable(kernel) else "'precomputed'"
+        raise UnsupportedEstimatorError(
+            f"{type(estimator).__name__} with {what} kernel cannot be neuralized: it stores no "
+            "support vectors in input space; use kernel='rbf'")
+    if kernel != "rbf":
+        raise UnsupportedEstimatorError(
+            f"{type(estimator).__name__} with kernel={kernel!r} is not a distance model and "
+            "cannot be neuralized by NEON; supported: kernel='rbf'")
+
+
+@register_neuralizer("OneClassSVM")
+def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
+                            normalize: bool = True) -> Graph:
+    """A :class:`neon.Graph` computing the one-class SVM's outlierness o(x).
+
+    Parameters
+    ----------
+    estimator : OneClassSVM, fitted, kernel='rbf'
+        u_j = ``support_vectors_``, α_j = ``dual_coef_[0]``, γ = ``_gamma``,
+        ρ = ``offset_``.
+    data : ignored
+        Accepted for the common neuralizer signature.
+    preprocessing : AffinePreprocessing, optional
+        Folded into the distances (weighted distance, or a quadratic form for PCA).
+    normalize : bool
+        Use α / Σα (default, the paper's choice: o ≥ 0, relevance ≥ 0); ``False`` keeps
+        the raw α (o shifts by −γ⁻¹ log Σα).
+
+    Returns
+    -------
+    Graph
+        Input ``x`` (N, d), output ``outlierness`` (N, 1). ``meta``: ``gamma``, ``rho``,
+        ``alpha_sum``, ``normalized``, ``threshold``, ``explained``.
+
+    References
+    ----------
+    Kauffmann, Müller, Montavon, "Towards explaining anomalies: a deep Taylor decomposition
+    of one-class models", Pattern Recognition 101, 2020.
+    """
+    _check_kernel(estimator)
+    check_fitted(estimator, "support_vectors_")
+    sv = np.asarray(estimator.support_vectors_, dtype=np.float64)
+    alpha = np.asarray(estimator.dual_coef_, dtype=np.float64).ravel()
+    keep = alpha > 0
+    sv, alpha = sv[keep], alpha[keep]
+    gamma = float(estimator._gamma)
+    rho = float(np.ravel(estimator.offset_)[0])
+    total = float(alpha.sum())
+    weights = alpha / total if normalize else alpha
+    graph = distance_pool_graph(sv, np.log(weights), gamma, preprocessing)
+    scale = total if normalize else 1.0
+    graph.meta.update(
+        estimator=estimator, gamma=gamma, rho=rho, alpha_sum=total, normalized=bool(normalize),
+        beta=gamma, preprocessing=preprocessing,
+        threshold=-np.log(rho / scale) / gamma,
+        explained=(f"outlierness o(x) = -1/gamma log sum_j a_j exp(-gamma ||x - u_j||^2) with "
+                   f"{'normalized' if normalize else 'raw'} a; score_samples(x) = "
+                   f"{scale:.6g} * exp(-gamma o(x)); outlier iff o(x) > threshold"))
+    return graph
