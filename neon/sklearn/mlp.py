@@ -9,7 +9,8 @@ LRP explains logits):
   [−z, z] of the last ``Linear``, so argmax = ``predict`` and ``predict_proba`` = σ(out[:, 1]);
 * multi-class (softmax): the C logits, ``predict_proba`` = softmax(out);
 * multi-label (logistic, L units): the L logits, label k predicted where out[:, k] > 0;
-* MLPRegressor (identity): the (N, n_outputs) prediction; by default every output is explained.
+* MLPRegressor (identity): the (N, n_outputs) prediction; by default every output is explained;
+  with ``loss="poisson"`` (``out_activation_`` exp) the log of the prediction.
 
 Every hidden activation gets the Pass rule and every ``Linear`` ε by default, so standard LRP
 composites (EpsilonPlusFlat, …) apply. Reference: Montavon et al., "Layer-wise relevance
@@ -59,7 +60,12 @@ def _output(estimator, weight, bias):
         return weight, bias, dict(task="regression", default_target=all_outputs, link=None,
                                   explained="the prediction, one column per output; default: "
                                   "all outputs")
-    classes = list(estimator.classes_)
+    if kind == "exp":
+        return weight, bias, dict(task="regression", default_target=all_outputs, link="exp",
+                                  explained="the log of the prediction (Poisson loss: "
+                                  "predict = exp(out)), one column per output; default: all "
+                                  "outputs")
+    classes = list(getattr(estimator, "classes_", []))
     if kind == "softmax":
         return weight, bias, dict(task="classification", link="softmax", output_labels=classes,
                                   explained="the logits before the softmax; default: the "
@@ -75,7 +81,7 @@ def _output(estimator, weight, bias):
                                   explained="one logit per label (label k predicted where "
                                   "logit k > 0); default: the largest logit")
     raise UnsupportedEstimatorError(f"{type(estimator).__name__} has output activation "
-                                    f"{kind!r}; supported: identity, logistic, softmax")
+                                    f"{kind!r}; supported: identity, exp, logistic, softmax")
 
 
 @register_neuralizer("MLPClassifier", "MLPRegressor")
