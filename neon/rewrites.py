@@ -16,10 +16,13 @@ from .graph import Graph
 __all__ = ["canonicalize", "fold_batchnorm", "drop_identities", "rebuild"]
 
 
-def rebuild(graph: Graph, replace: dict | None = None, remove: dict | None = None) -> Graph:
+def rebuild(graph: Graph, replace: dict | None = None, remove: dict | None = None, *,
+            copy_ops: bool = True) -> Graph:
     """Copy ``graph``, swapping ops (``replace``: name → op) and removing nodes.
 
     ``remove`` maps each removed node to the node whose value replaces it for its consumers.
+    ``copy_ops=False`` moves the unchanged ops into the new graph instead of copying them
+    (for a caller that discards ``graph``: no second copy of every weight).
     """
     replace, remove = replace or {}, remove or {}
     new = Graph()
@@ -36,20 +39,20 @@ def rebuild(graph: Graph, replace: dict | None = None, remove: dict | None = Non
         if node.name in remove:
             new.aliases[node.name] = target(node.name)
             continue
-        op = replace.get(node.name) or copy.deepcopy(node.op)
+        op = replace.get(node.name) or (copy.deepcopy(node.op) if copy_ops else node.op)
         new.add_node(node.name, op, [target(i) for i in node.inputs], **node.meta)
     new.output = target(graph.output)
     new.meta = dict(graph.meta)
     return new.to(graph.device)
 
 
-def drop_identities(graph: Graph) -> Graph:
+def drop_identities(graph: Graph, *, copy_ops: bool = True) -> Graph:
     """Remove Identity nodes (nn.Identity, Dropout in eval, ``.contiguous()``)."""
     remove = {n.name: n.inputs[0] for n in graph.nodes if n.kind == "identity"}
-    return rebuild(graph, remove=remove) if remove else graph
+    return rebuild(graph, remove=remove, copy_ops=copy_ops) if remove else graph
 
 
-def fold_batchnorm(graph: Graph) -> Graph:
+def fold_batchnorm(graph: Graph, *, copy_ops: bool = True) -> Graph:
     """Fold each BatchNorm into the Linear/Conv that feeds it alone.
 
     With the BatchNorm y = s ⊙ z + t after z = W a + b: W' = s ⊙ W (per output unit),
@@ -70,7 +73,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
             continue
         replace[src.name] = _fold(src.op, node.op)
         remove[node.name] = src.name
-    return rebuild(graph, replace, remove) if replace else graph
+    return rebuild(graph, replace, remove, copy_ops=copy_ops) if replace else graph
 
 
 def _fold(affine: ops.Affine, bn: ops.BatchNorm) -> ops.Affine:
@@ -83,7 +86,11 @@ def _fold(affine: ops.Affine, bn: ops.BatchNorm) -> ops.Affine:
     return folded
 
 
-def canonicalize(graph: Graph) -> Graph:
-    """Drop identities, then fold BatchNorm into preceding affine ops."""
+def canonicalize(graph: Graph, *, copy_ops: bool = True) -> Graph:
+    """Drop identities, then fold BatchNorm into preceding affine ops.
+
+    ``copy_ops=False`` lets the result reuse ``graph``'s unchanged ops (``graph`` must then be
+    discarded); :func:`neon.from_torch` uses it to avoid copying every weight twice.
+    """
     with torch.no_grad():
-        return fold_batchnorm(drop_identities(graph))
+        return fold_batchnorm(drop_identities(graph, copy_ops=copy_ops), copy_ops=copy_ops)

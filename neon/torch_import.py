@@ -576,5 +576,5 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
     if canonicalize:
         from .rewrites import canonicalize as _canonicalize
 
-        graph = _canonicalize(graph)
+        graph = _canonicalize(graph, copy_ops=False)  # the uncanonicalized graph is dropped
     return graph
