@@ -85,7 +85,8 @@ def finish_graph(graph, estimator, preprocessing, output: str, **meta):
     d_in = graph.input_specs[0].shape[0]
     graph.meta.update(
         estimator=estimator, estimator_name=type(estimator).__name__,
-        preprocessing=tuple(preprocessing.steps) if preprocessing is not None else (),
+        preprocessing=preprocessing,
+        preprocessing_steps=tuple(preprocessing.steps) if preprocessing is not None else (),
         example_input=torch.zeros(1, d_in, dtype=torch.float64), **meta)
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None and preprocessing is None:

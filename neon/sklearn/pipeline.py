@@ -93,7 +93,8 @@ def neuralize_pipeline(pipeline, data=None, *, preprocessing=None, **options):
     -------
     Graph
         The final estimator's network reading raw features; ``meta["pipeline"]`` is the
-        pipeline, ``meta["preprocessing"]`` the names of the preprocessing steps.
+        pipeline, ``meta["preprocessing_steps"]`` the names of the preprocessing steps,
+        ``meta["preprocessing"]`` their composed :class:`StepwisePreprocessing`.
 
     Raises
     ------
@@ -120,9 +121,11 @@ def neuralize_pipeline(pipeline, data=None, *, preprocessing=None, **options):
     if data is not None:
         check_data(data, getattr(pipeline, "n_features_in_", None), name="data")
     neuralizer = _final_neuralizer(final_name, final)
-    graph = neuralizer(final, data, preprocessing=chain_preprocessing(parts), **options)
+    total = chain_preprocessing(parts)
+    graph = neuralizer(final, data, preprocessing=total, **options)
     graph.meta.update(pipeline=pipeline, final_step=final_name,
-                      preprocessing=tuple(n for p in parts for n in p.steps))
+                      preprocessing_steps=tuple(n for p in parts for n in p.steps))
+    graph.meta.setdefault("preprocessing", total)
     names = getattr(pipeline, "feature_names_in_", None)
     if names is not None:
         graph.meta["feature_names"] = [str(n) for n in names]
