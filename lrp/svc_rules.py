@@ -92,14 +92,19 @@ class DuelMidpoint(Rule):
     Parameters
     ----------
     stabilizer : float
-        ε in h + ε·sign(h) (squared-distance units).
+        Relative stabilizer: h_ij + ε·sign(h_ij) with ε = stabilizer · γ⁻¹ (squared-distance
+        units, the scale of the pair units' offsets γ⁻¹ log(α_i/α_j)). Pair units with h_ij
+        near 0 but off-hyperplane midpoints otherwise blow up: with ε → 0 one wine sample got
+        relevance −2041 for f = 0.18. Measured over iris, wine, breast cancer and digits
+        (SVC and NuSVC): ε = 0.01/γ gives median relative gaps 0.15–0.47 and 95th
+        percentiles ≤ 0.63 (ε → 0: medians 0.11–0.55, 95th percentiles up to 4.7).
     chunk : int
         At most this many pair scalars are held at once (samples are chunked).
     """
 
     kinds = ("svc_duels",)
 
-    def __init__(self, stabilizer: float = 1e-9, chunk: int = 1 << 22):
+    def __init__(self, stabilizer: float = 0.01, chunk: int = 1 << 22):
         self.stabilizer = stabilizer
         self.chunk = chunk
 
@@ -130,13 +135,14 @@ class DuelMidpoint(Rule):
         if len(pi) == 0 or len(ni) == 0:
             return
         zp, zn = dp - pw / gamma, dn - nw / gamma
+        eps = self.stabilizer / gamma
         rows, cols = torch.empty_like(dp), torch.empty_like(dn)
         step = max(1, self.chunk // (len(pi) * len(ni)))
         for s in range(0, d.shape[0], step):
             e = slice(s, s + step)
             h = zn[e, None, :] - zp[e, :, None]                   # pair units (chunk, P, M)
             w = (p[e] * r[e, None]).unsqueeze(2) * n[e, None, :]    # R_ij = p_i n_j R
-            w.div_(stabilize(h, self.stabilizer))
+            w.div_(stabilize(h, eps))
             rows[e], cols[e] = w.sum(2), w.sum(1)
         rho.index_add_(1, ni, cols * dn)
         rho.index_add_(1, pi, -rows * dp)
