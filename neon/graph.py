@@ -178,10 +178,14 @@ class Graph(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the graph's tensors (torch's default if it holds none)."""
+        return self._held_dtype() or torch.get_default_dtype()
+
+    def _held_dtype(self) -> torch.dtype | None:
         for b in self.buffers():
             if b.is_floating_point():
                 return b.dtype
-        return torch.get_default_dtype()
+        return None  # no tensors (ReLU, pooling, …): any floating dtype runs
 
     # ------------------------------------------------------------------ running
     def forward(self, *xs, keep=None):
@@ -253,15 +257,17 @@ class Graph(nn.Module):
                 if not np.issubdtype(x.dtype, np.number):
                     raise GraphInputError(f"input {spec.name!r}: numeric array expected, "
                                           f"got dtype {x.dtype}")
+                held = self._held_dtype() or (torch.float64 if x.dtype == np.float64
+                                              else torch.get_default_dtype())
                 x = torch.as_tensor(np.asarray(x, dtype=np.float64), device=self.device,
-                                    dtype=self.dtype)
+                                    dtype=held)
             if not isinstance(x, torch.Tensor):
                 raise GraphInputError(f"input {spec.name!r}: expected a torch.Tensor or numpy "
                                       f"array, got {type(x).__name__}")
             if not x.is_floating_point():
                 raise GraphInputError(f"input {spec.name!r}: floating-point values expected, "
                                       f"got {x.dtype}")
-            if x.dtype != self.dtype:
+            if x.dtype != (self._held_dtype() or x.dtype):
                 raise GraphInputError(
                     f"input {spec.name!r} has dtype {x.dtype} but the graph holds {self.dtype}; "
                     f"convert the input or call graph.to({x.dtype})")
