@@ -116,24 +116,28 @@ class DuelMidpoint(Rule):
             rows = (relevance[:, k] != 0).nonzero().squeeze(1)   # samples this duel explains
             if len(rows) == 0:
                 continue
-            part = torch.zeros((len(rows), d.shape[1]), dtype=d.dtype, device=d.device)
-            self._duel(op, k, d[rows], relevance[rows, k], log_p[rows, k], log_n[rows, k], part)
-            rho.index_add_(0, rows, part)
+            pi, _, ni, _ = op.members(k)
+            to_pos, to_neg = self._duel(op, k, d[rows], relevance[rows, k], log_p[rows, k],
+                                        log_n[rows, k])
+            rho.index_put_((rows[:, None], pi[None, :]), to_pos, accumulate=True)
+            rho.index_put_((rows[:, None], ni[None, :]), to_neg, accumulate=True)
         return [rho]
 
-    def _duel(self, op, k, d, r, log_p, log_n, rho):
+    def _duel(self, op, k, d, r, log_p, log_n):
+        """Relevance onto the distances of S⁺ and of S⁻ of duel ``k``: (N, P), (N, M)."""
         pi, pw, ni, nw = op.members(k)
         gamma = op.gamma
         dp, dn = d[:, pi], d[:, ni]
         p = torch.exp(-gamma * dp + pw - log_p[:, None])          # soft-max pool over S⁺
         n = torch.exp(-gamma * dn + nw - log_n[:, None])          # soft-min pool over S⁻
+        to_pos, to_neg = torch.zeros_like(dp), torch.zeros_like(dn)
         sign, vlog = float(op.virtual_sign[k]), op.virtual_logw[k]
         if sign > 0:    # pairs (v, j): distance split onto d_j
-            rho.index_add_(1, ni, (torch.exp(vlog - log_p) * r)[:, None] * n)
+            to_neg += (torch.exp(vlog - log_p) * r)[:, None] * n
         elif sign < 0:  # pairs (i, v): distance split onto d_i
-            rho.index_add_(1, pi, (torch.exp(vlog - log_n) * r)[:, None] * p)
+            to_pos += (torch.exp(vlog - log_n) * r)[:, None] * p
         if len(pi) == 0 or len(ni) == 0:
-            return
+            return to_pos, to_neg
         zp, zn = dp - pw / gamma, dn - nw / gamma
         eps = self.stabilizer / gamma
         rows, cols = torch.empty_like(dp), torch.empty_like(dn)
@@ -144,8 +148,7 @@ class DuelMidpoint(Rule):
             w = (p[e] * r[e, None]).unsqueeze(2) * n[e, None, :]    # R_ij = p_i n_j R
             w.div_(stabilize(h, eps))
             rows[e], cols[e] = w.sum(2), w.sum(1)
-        rho.index_add_(1, ni, cols * dn)
-        rho.index_add_(1, pi, -rows * dp)
+        return to_pos - rows * dp, to_neg + cols * dn
 
 
 class DistanceSplit(Rule):
