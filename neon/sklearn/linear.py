@@ -38,14 +38,30 @@ REGRESSORS = ("LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "Elast
 
 
 def all_outputs(out: torch.Tensor) -> torch.Tensor:
-    """Default target of regressors: every output column (a mask of ones)."""
+    """Default target of regressors: every output column, a mask M = 1.
+
+    The propagation then starts at R = y(x) ⊙ M, so Σ_i R_i explains Σ_t y_t(x) (one target
+    for a single-output regressor). Reference: Bach et al., PLoS ONE 2015.
+
+    Parameters
+    ----------
+    out : torch.Tensor of shape (N, T)
+
+    Returns
+    -------
+    torch.Tensor of ones, shaped like ``out``
+    """
     return torch.ones_like(out)
 
 
 # ----------------------------------------------------------------------------- shared helpers
 
 def start_graph(estimator, data, preprocessing, n_features: int):
-    """A graph with input ``x`` of raw features and the preprocessing nodes.
+    """A graph with input ``x`` of raw features (x' = A x + c is added later).
+
+    The graph's input has d_in = A's column count (raw features) when ``preprocessing`` is
+    given, else the estimator's feature count. Reference: NEON.md, "Pipelines and
+    preprocessing".
 
     Parameters
     ----------
@@ -61,7 +77,7 @@ def start_graph(estimator, data, preprocessing, n_features: int):
     -------
     graph : Graph
     source : str
-        The node the estimator's first op reads.
+        The node the estimator's first op reads (the input ``x``).
     """
     from ..graph import Graph
 
@@ -80,7 +96,26 @@ def start_graph(estimator, data, preprocessing, n_features: int):
 
 
 def finish_graph(graph, estimator, preprocessing, output: str, **meta):
-    """Set the output node and the meta entries every linear/MLP graph carries."""
+    """Set the output node and the meta entries every linear/MLP graph carries.
+
+    Parameters
+    ----------
+    graph : Graph
+    estimator : fitted estimator
+    preprocessing : AffinePreprocessing or None
+    output : str
+        The node whose value is the graph's output (the explained logits/predictions).
+    **meta
+        Further entries (``task``, ``explained``, ``link``, ``output_labels``,
+        ``default_target``).
+
+    Returns
+    -------
+    Graph
+        With ``meta``: ``estimator``, ``estimator_name``, ``preprocessing`` (the map x' = A x + c
+        or None), ``preprocessing_steps`` (names), ``example_input`` (zeros (1, d)) and
+        ``feature_names`` when the estimator has ``feature_names_in_``.
+    """
     graph.set_output(output)
     d_in = graph.input_specs[0].shape[0]
     graph.meta.update(
@@ -95,7 +130,30 @@ def finish_graph(graph, estimator, preprocessing, output: str, **meta):
 
 
 def add_first_linear(graph, source, name, weight, bias, preprocessing, fold: bool, **meta):
-    """The estimator's first ``Linear`` op, after the preprocessing nodes or folded with them."""
+    """Add the estimator's first ``Linear`` op z = W x' + b, after the preprocessing nodes.
+
+    With ``fold=True`` the preprocessing is folded in instead: z = (W A) x + (W c + b), one op
+    on raw features (relevance then measured against x = 0 by LRP-0/ε). Reference: NEON.md,
+    "Pipelines and preprocessing".
+
+    Parameters
+    ----------
+    graph : Graph
+    source : str
+        The node it reads (before any preprocessing nodes).
+    name : str
+        Node name of the Linear op.
+    weight, bias : ndarray of shapes (k, d) and (k,)
+    preprocessing : AffinePreprocessing or None
+    fold : bool
+    **meta
+        Node meta.
+
+    Returns
+    -------
+    str
+        The Linear node's name.
+    """
     from ..ops import Linear
 
     if fold:

@@ -18,6 +18,12 @@ PCA, z = D P (x − μ) (P = ``components_``, μ = ``mean_``, D = diag(1/√λ) 
 I), becomes a centering node x − μ (Pass) followed by a bias-free ``Linear`` D P. LRP-ε on it
 gives R_i = (x_i − μ_i) Σ_k (DP)_ki R_k / z_k, so the reference point is the PCA mean μ, and
 the relevance of the components is conserved on the input features (Σ_i R_i = Σ_k R_k).
+Composites that pick "the first layer" (EpsilonPlusFlat's Flat) pick this PCA ``Linear``.
+A scaler *after* PCA is a shift in component space: its Pass node hands w_k(s_k z_k + t_k) to
+component k, which the PCA node then splits proportionally to (x − μ)_i (DP)_ki / z_k.
+
+``fold_preprocessing=True`` (linear models and MLPs) folds the whole map into the first
+``Linear`` instead: one op on raw features, relevance measured against x = 0.
 
 scikit-learn is imported only inside functions.
 """
@@ -50,6 +56,11 @@ class StepwisePreprocessing(AffinePreprocessing):
         step, when the step knows a natural one.
     parts : tuple of StepwisePreprocessing
         The single steps, in pipeline order (empty for a single step).
+
+    Notes
+    -----
+    x' = A x + c = A_k(… (A_1 x + c_1) …) + c_k. Reference: NEON.md, "Pipelines and
+    preprocessing"; Kauffmann et al., IEEE TNNLS 2022.
     """
 
     root: np.ndarray | None = None
@@ -110,7 +121,8 @@ def _pca(step, name):
 
 
 def supported_steps() -> list[str]:
-    """Names of the preprocessing steps a Pipeline may contain."""
+    """Names of the preprocessing steps a Pipeline may contain (each an exact affine map
+    x' = A x + c; see :func:`step_preprocessing`)."""
     return sorted(_DIAGONAL) + ["PCA", "'passthrough' / None"]
 
 
@@ -156,7 +168,18 @@ def step_preprocessing(name: str, step) -> StepwisePreprocessing | None:
 def chain_preprocessing(parts) -> StepwisePreprocessing | None:
     """Compose single steps x ↦ parts[-1](… parts[0](x)) into one map that keeps them.
 
-    Returns ``None`` for no steps, the step itself for one.
+    x ↦ A_k(… (A_1 x + c_1) …) + c_k = A x + c with A = A_k ⋯ A_1 (diagonal while every step
+    is). Reference: NEON.md, "Pipelines and preprocessing".
+
+    Parameters
+    ----------
+    parts : iterable of AffinePreprocessing
+        Single steps in pipeline order.
+
+    Returns
+    -------
+    StepwisePreprocessing or None
+        ``None`` for no steps, the step itself for one.
     """
     parts = tuple(parts)
     if not parts:
@@ -197,7 +220,23 @@ def add_preprocessing_nodes(graph, preprocessing, source: str) -> str:
     A per-feature step becomes an ``ElementwiseAffine`` node (default rule Pass). A dense step
     with a root x₀ (PCA: its mean) becomes ``<step>.center`` (x − x₀, Pass) and a bias-free
     ``Linear`` ``<step>``; a dense step without an exact root becomes a ``Linear`` with bias.
-    Node names are the pipeline's step names.
+    Node names are the pipeline's step names. Reference points: see the module notes
+    (Montavon et al., "Explaining nonlinear classification decisions with deep Taylor
+    decomposition", Pattern Recognition 2017, for roots of linear units).
+
+    Parameters
+    ----------
+    graph : Graph
+    preprocessing : AffinePreprocessing or None
+        A :class:`StepwisePreprocessing` gives one node (or two) per step; a plain map is one
+        step.
+    source : str
+        The node the preprocessing reads (the graph input).
+
+    Returns
+    -------
+    str
+        The last node added (``source`` when there is no preprocessing).
     """
     from ..ops import ElementwiseAffine, Linear
 
@@ -228,7 +267,18 @@ def fold_into_linear(weight: np.ndarray, bias: np.ndarray, preprocessing):
     """Fold x' = A x + c into z = W x' + b: returns (W A, W c + b).
 
     The folded op reads raw features directly; LRP rules on it measure relevance against
-    x = 0 (LRP-0/ε) rather than the scalers' roots.
+    x = 0 (LRP-0/ε) rather than the scalers' roots. Reference: NEON.md, "Pipelines and
+    preprocessing".
+
+    Parameters
+    ----------
+    weight : ndarray of shape (k, d')
+    bias : ndarray of shape (k,)
+    preprocessing : AffinePreprocessing or None
+
+    Returns
+    -------
+    (ndarray of shape (k, d), ndarray of shape (k,))
     """
     if preprocessing is None:
         return weight, bias

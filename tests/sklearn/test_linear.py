@@ -59,6 +59,7 @@ CLASSIFIERS = {
     "LogisticRegression": lambda: lm.LogisticRegression(max_iter=300),
     "LinearSVC": lambda: LinearSVC(max_iter=2000, random_state=0),
     "RidgeClassifier": lambda: lm.RidgeClassifier(),
+    "RidgeClassifierCV": lambda: lm.RidgeClassifierCV(),
     "SGDClassifier": lambda: lm.SGDClassifier(random_state=0, max_iter=50),
     "SGDClassifier-log": lambda: lm.SGDClassifier(loss="log_loss", random_state=0, max_iter=50),
     "Perceptron": lambda: lm.Perceptron(random_state=0, max_iter=50),

@@ -103,7 +103,7 @@ SCALER_CASES = [(s, "wine") for s in SCALERS] + [
 @pytest.mark.parametrize("scalers,data", SCALER_CASES)
 def test_scaled_linear_pipeline_gives_raw_features_the_scaled_relevance(scalers, data):
     X, _ = dataset(data)
-    pipe = fit(make_pipeline(*SCALERS[scalers](), LogisticRegression(max_iter=200)), data)
+    pipe = fit(make_pipeline(*SCALERS[scalers](), LogisticRegression(max_iter=60)), data)
     clf, scaled = pipe[-1], pipe[:-1].transform(X)
     graph = neon.neuralize(pipe)
     out = graph(X)
@@ -200,10 +200,15 @@ PCAS = {
 }
 
 
+@cache
+def pca_pipeline(steps):
+    return fit(make_pipeline(*PCAS[steps](), LogisticRegression(max_iter=100)), "wine")
+
+
 @pytest.mark.parametrize("steps", list(PCAS))
 def test_pca_pipeline_reproduces_predictions(steps):
     X, _ = dataset("wine")
-    pipe = fit(make_pipeline(*PCAS[steps](), LogisticRegression(max_iter=300)), "wine")
+    pipe = pca_pipeline(steps)
     graph = neon.neuralize(pipe)
     out = graph(X)
     df = pipe.decision_function(X)
@@ -220,7 +225,7 @@ def test_pca_reference_point_is_the_pca_mean(steps):
     """PCA is a centring node (Pass) and a bias-free Linear: with LRP-0,
     R_i = (x'_i − μ_i) (Aᵀ w_c)_i, A the (whitened) components; Σ_i R_i = f_c − b_c."""
     X, _ = dataset("wine")
-    pipe = fit(make_pipeline(*PCAS[steps](), LogisticRegression(max_iter=300)), "wine")
+    pipe = pca_pipeline(steps)
     pca, clf = pipe[-2], pipe[-1]
     before = pipe[:-2].transform(X) if len(pipe) > 2 else X
     A = pca.components_
@@ -244,6 +249,42 @@ def test_nested_pipeline_is_flattened():
     assert graph.meta["preprocessing_steps"] == ("pre.standardscaler", "pre.pca")
     df = pipe.decision_function(X)
     assert np.abs(graph(X) - df).max() < 1e-9 * np.abs(df).max()
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "dense-rooted", "dense-rootless"])
+def test_plain_affine_preprocessing_given_directly(kind):
+    """neuralize(est, preprocessing=AffinePreprocessing(...)) outside a Pipeline."""
+    from neon.sklearn.common import AffinePreprocessing
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(80, 3))
+    if kind == "diagonal":
+        pre = AffinePreprocessing(rng.normal(size=3), scale=rng.uniform(0.5, 2, size=3))
+    elif kind == "dense-rooted":  # 2 × 3: a root exists (least-norm solution)
+        pre = AffinePreprocessing(rng.normal(size=2), matrix=rng.normal(size=(2, 3)))
+    else:  # 5 × 3: c is generically outside the range of A, so no root
+        pre = AffinePreprocessing(rng.normal(size=5), matrix=rng.normal(size=(5, 3)))
+    Xp = pre.transform(X)
+    clf = LogisticRegression().fit(Xp, (Xp[:, 0] > Xp[:, 1]).astype(int))
+    graph = neon.neuralize(clf, preprocessing=pre)
+    df = clf.decision_function(Xp)
+    assert np.abs(graph(X)[:, 1] - df).max() < 1e-10 * np.abs(df).max()
+    R = lrp.explain(graph, X)
+    assert R.shape == X.shape and np.isfinite(R).all()
+
+
+def test_feature_names_from_a_data_frame():
+    pd = pytest.importorskip("pandas")
+    data = datasets.load_wine(as_frame=True)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(data.data, data.target)
+    assert isinstance(data.data, pd.DataFrame)
+    graph = neon.neuralize(pipe)
+    assert graph.meta["feature_names"] == list(data.data.columns)
+    X = data.data.to_numpy(copy=True)  # graph.check_inputs warns on read-only arrays
+    assert np.abs(graph(X) - pipe.decision_function(data.data)).max() < 1e-9
 
 
 # ----------------------------------------------------------------------------- 5. bad input
