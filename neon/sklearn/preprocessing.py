@@ -160,7 +160,10 @@ def step_preprocessing(name: str, step) -> StepwisePreprocessing | None:
         raise UnsupportedEstimatorError(
             f"pipeline step {name!r} ({kind}) cannot be neuralized: it is not one of the "
             f"supported affine preprocessing steps ({', '.join(supported_steps())}).")
-    scale, offset = _DIAGONAL[kind](step)
+    try:
+        scale, offset = _DIAGONAL[kind](step)
+    except UnsupportedEstimatorError as err:
+        raise UnsupportedEstimatorError(f"pipeline step {name!r}: {err}") from None
     return StepwisePreprocessing(np.asarray(offset, dtype=np.float64),
                                  scale=np.asarray(scale, dtype=np.float64), steps=(name,))
 

@@ -134,6 +134,8 @@ REGRESSORS = {
     "Lasso": lambda: lm.Lasso(alpha=0.01), "ElasticNet": lambda: lm.ElasticNet(alpha=0.01),
     "BayesianRidge": lm.BayesianRidge, "ARDRegression": lm.ARDRegression,
     "HuberRegressor": lm.HuberRegressor,
+    "LassoCV": lambda: lm.LassoCV(alphas=[0.01, 0.1], cv=3),
+    "ElasticNetCV": lambda: lm.ElasticNetCV(alphas=[0.01, 0.1], cv=3),
     "SGDRegressor": lambda: lm.SGDRegressor(random_state=0, max_iter=50),
     "LinearSVR": lambda: LinearSVR(random_state=0, max_iter=2000),
 }

@@ -309,7 +309,8 @@ def test_unsupported_step_is_named(step):
 
 def test_minmax_clip_refused():
     pipe = fit(make_pipeline(MinMaxScaler(clip=True), LogisticRegression()), "iris")
-    with pytest.raises(UnsupportedEstimatorError, match=r"MinMaxScaler\(clip=True\).*not an "
+    with pytest.raises(UnsupportedEstimatorError, match=r"step 'minmaxscaler': "
+                                                        r"MinMaxScaler\(clip=True\).*not an "
                                                         "affine map"):
         neon.neuralize(pipe)
 
