@@ -119,7 +119,8 @@ def neuralize_pipeline(pipeline, data=None, *, preprocessing=None, **options):
                  else [preprocessing] if preprocessing is not None else [])
     parts += [p for p in (_step_part(n, s) for n, s in steps[:-1]) if p is not None]
     if data is not None:
-        check_data(data, getattr(pipeline, "n_features_in_", None), name="data")
+        d_in = parts[0].n_features_in if parts else getattr(pipeline, "n_features_in_", None)
+        check_data(data, d_in, name="data")
     neuralizer = _final_neuralizer(final_name, final)
     total = chain_preprocessing(parts)
     graph = neuralizer(final, data, preprocessing=total, **options)

@@ -241,12 +241,23 @@ def test_pca_reference_point_is_the_pca_mean(steps):
     assert [n.name for n in graph.nodes][-3:] == ["pca.center", "pca", "linear"]
 
 
-def test_nested_pipeline_is_flattened():
+NESTED = {
+    ("pre.standardscaler", "pre.pca"): lambda: Pipeline([
+        ("pre", make_pipeline(StandardScaler(), PCA(3))),
+        ("clf", LogisticRegression(max_iter=200))]),
+    ("scale", "model.pca"): lambda: Pipeline([
+        ("scale", StandardScaler()),
+        ("model", make_pipeline(PCA(3), LogisticRegression(max_iter=200)))]),
+    (): lambda: Pipeline([("clf", LogisticRegression(max_iter=200))]),
+}
+
+
+@pytest.mark.parametrize("names", list(NESTED))
+def test_nested_and_single_step_pipelines(names):
     X, _ = dataset("wine")
-    inner = make_pipeline(StandardScaler(), PCA(3))
-    pipe = fit(Pipeline([("pre", inner), ("clf", LogisticRegression(max_iter=200))]), "wine")
-    graph = neon.neuralize(pipe)
-    assert graph.meta["preprocessing_steps"] == ("pre.standardscaler", "pre.pca")
+    pipe = fit(NESTED[names](), "wine")
+    graph = neon.neuralize(pipe, X)
+    assert graph.meta["preprocessing_steps"] == names
     df = pipe.decision_function(X)
     assert np.abs(graph(X) - df).max() < 1e-9 * np.abs(df).max()
 
