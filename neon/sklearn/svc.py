@@ -121,10 +121,12 @@ def _distance_op(centers, preprocessing):
     if preprocessing is None:
         return SupportVectorDistance(as_tensor(centers))
     pre = preprocessing
+    anchor = getattr(pre, "root", None)
     return SupportVectorDistance(
         as_tensor(centers), offset=as_tensor(pre.offset),
         scale=None if not pre.is_diagonal else as_tensor(pre.scale),
-        matrix=None if pre.is_diagonal else as_tensor(pre.matrix))
+        matrix=None if pre.is_diagonal else as_tensor(pre.matrix),
+        anchor=None if anchor is None or pre.is_diagonal else as_tensor(anchor))
 
 
 def _rbf_duels_op(gamma, duels):
@@ -158,12 +160,20 @@ def _fold(weight, bias, preprocessing):
 
 
 def _preimage(points, preprocessing):
-    """Raw-space points whose preprocessed value is ``points`` (A⁺(m − c))."""
+    """Raw-space points whose preprocessed value is ``points``.
+
+    A⁺(m − c) for a diagonal A; for a dense A with a null space (PCA), the preimage nearest to
+    the preprocessing's reference point x₀ (``root``, A x₀ + c = 0, e.g. the PCA mean):
+    x₀ + A⁺(m − c − A x₀).
+    """
     if preprocessing is None:
         return points
     if preprocessing.is_diagonal:
         return (points - preprocessing.offset) / preprocessing.scale
-    return (points - preprocessing.offset) @ np.linalg.pinv(preprocessing.matrix).T
+    a = preprocessing.matrix
+    x0 = getattr(preprocessing, "root", None)
+    x0 = np.zeros(a.shape[1]) if x0 is None else np.asarray(x0, dtype=np.float64)
+    return x0 + (points - preprocessing.offset - x0 @ a.T) @ np.linalg.pinv(a).T
 
 
 def _linear_root(w, b, ref):
@@ -272,7 +282,7 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
         estimator=type(estimator).__name__, kernel=kernel, classes=np.array(estimator.classes_),
         duels=[(a, b) for a, b, *_ in duels], beta=rivals.beta,
         gamma=float(getattr(estimator, "_gamma", np.nan)),
-        preprocessing=None if preprocessing is None else tuple(preprocessing.steps),
+        preprocessing=preprocessing,
         duel_value=_MEANING[kernel],
         output=("f_c = min over rivals j of the duel g_cj (g_ba = −g_ab): class c against its "
                 "strongest rival; f_c > 0 iff c wins every one-vs-one duel; two classes: "

@@ -47,6 +47,9 @@ class SupportVectorDistance(Op):
         The support vectors u_j in the estimator's space.
     scale, matrix, offset : tensor, optional
         The preprocessing: diagonal ``scale`` (d,) or dense ``matrix`` (k, d), and ``offset``.
+    anchor : tensor (d,), optional
+        For a dense A with a null space (PCA), preimages are taken as the nearest ones to
+        this raw point: v_j = x₀ + A⁺(u_j − c − A x₀) (default x₀ = 0, i.e. v_j = A⁺(u_j − c)).
     coincident_tol : float
         Distances below tol·(‖y‖² + ‖u_j‖²) are recomputed directly (a GEMM's cancellation
         error is ~1e-16 of that) and, in the rule, treated as coincident points (x = u_j).
@@ -60,7 +63,7 @@ class SupportVectorDistance(Op):
 
     kind = "svc_distance"
 
-    def __init__(self, centers, *, scale=None, matrix=None, offset=None,
+    def __init__(self, centers, *, scale=None, matrix=None, offset=None, anchor=None,
                  coincident_tol: float = 1e-10):
         super().__init__()
         u = _buffer(centers)
@@ -70,7 +73,9 @@ class SupportVectorDistance(Op):
         self.register_buffer("offset", None if offset is None else _buffer(offset, u))
         c = torch.zeros(u.shape[1], dtype=u.dtype) if offset is None else self.offset
         if self.matrix is not None:
-            pre = (u - c) @ torch.linalg.pinv(self.matrix).T       # v_j = A⁺(u_j − c)
+            x0 = torch.zeros(self.matrix.shape[1], dtype=u.dtype) if anchor is None \
+                else _buffer(anchor, u)
+            pre = x0 + (u - c - self.matrix @ x0) @ torch.linalg.pinv(self.matrix).T
             back = u @ self.matrix                                 # Aᵀ u_j
         elif self.scale is not None:
             pre, back = (u - c) / self.scale, u * self.scale
