@@ -46,10 +46,12 @@ def pool_weights(a: torch.Tensor, beta: float, sign: float = -1.0) -> torch.Tens
 
 
 def _safe_ratio(num, den):
-    """num / den, 0 where den is 0 or infinite (a share given to nobody)."""
-    ok = (den != 0) & torch.isfinite(den)
-    return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)),
-                       torch.zeros_like(num))
+    """num / den, 0 where den is 0 (a share given to nobody) or infinite (no share).
+
+    Inputs are finite (checked at the graph input), so a non-finite quotient comes only from
+    den = 0 (or ±∞), and is set to 0 in place.
+    """
+    return (num / den).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
 
 class SoftMinRedistribution(Rule):
@@ -130,7 +132,7 @@ class DistanceSplit(Rule):
 
     def __call__(self, op, inputs, output, relevance):
         (x,) = inputs
-        n, k = op.near_pairs(x, output)
+        n, k = op.near_pairs(output)
         t = _safe_ratio(relevance, output)
         if n.numel():
             t[n, k] = 0

@@ -32,12 +32,13 @@ def coincidence_tolerance(dtype: torch.dtype, which: str = "forward") -> float:
     """Relative tolerance τ below which a GEMM distance is recomputed directly.
 
     ``"forward"``: τ = 10³·eps (2.2e-13 in float64, 1.2e-4 in float32), about 10× the error
-    of ‖x‖² + ‖u‖² − 2 x·u for a point and itself. ``"split"``: τ = eps^(1/3) (6e-6, 4.9e-3):
-    below it the per-feature split is computed directly, so the closed-form split never
-    loses more than eps^(2/3) relative to a unit's relevance.
+    of ‖x‖² + ‖u‖² − 2 x·u for a point and itself. ``"split"``: τ = eps^(1/6) (2.5e-3,
+    0.07): pairs with d_k ≤ τ ‖v_k‖² are split directly, so the closed-form split loses at
+    most about 5·c·eps/τ of a unit's relevance (c ≈ the number of features: GEMM rounding),
+    ~1e-11 in float64.
     """
     eps = torch.finfo(dtype).eps
-    return 1e3 * eps if which == "forward" else eps ** (1.0 / 3.0)
+    return 1e3 * eps if which == "forward" else eps ** (1.0 / 6.0)
 
 
 class SquaredDistance(Op):
@@ -106,19 +107,24 @@ class SquaredDistance(Op):
         return x - self.origin
 
     # --------------------------------------------------------------------- forward
+    def _mapped(self, x):
+        """x and the centres in the coordinates where the distance is Euclidean-weighted."""
+        if self.matrix is not None:          # shared matrix: distances in the mapped space
+            return x @ self.matrix.T, self.centers @ self.matrix.T
+        return x, self.centers
+
+    def _norms(self, x, v):
+        """(‖x‖²_w as (N, 1) or (N, K), ‖v_k‖²_w as (K,)): the scale of the GEMM's error."""
+        if self.w2 is None:
+            return (torch.linalg.vector_norm(x, 2, 1, keepdim=True).square_(),
+                    v.square().sum(1))
+        return x.square() @ self.w2.T, (self.w2 * v.square()).sum(1)
+
     def _gemm(self, x):
         """(distances, scale) by the GEMM expansion; x is centred."""
-        v = self.centers
-        if self.matrix is not None:          # shared matrix: distances in the mapped space
-            x, v = x @ self.matrix.T, v @ self.matrix.T
-        if self.w2 is None:
-            xx, vv = x.square().sum(1, keepdim=True), v.square().sum(1)
-            cross = x @ v.T
-        else:
-            xx = x.square() @ self.w2.T
-            wv = self.w2 * v
-            vv = (wv * v).sum(1)
-            cross = x @ wv.T
+        x, v = self._mapped(x)
+        xx, vv = self._norms(x, v)
+        cross = x @ (v if self.w2 is None else self.w2 * v).T
         scale = xx + vv
         return (scale - 2 * cross).clamp_(min=0), scale
 
@@ -154,14 +160,19 @@ class SquaredDistance(Op):
         """c_ki(x_n) for the pairs (n, k): rows of per-feature terms summing to d_k(x_n)."""
         return self._direct(self._centre(x), n, k)
 
-    def near_pairs(self, x, distances):
-        """Pairs (n, k) whose closed-form split would lose precision (see τ "split")."""
-        x = self._centre(x)
-        if self.per_unit_matrix:
-            return torch.nonzero(distances < 0, as_tuple=True)  # always computed directly
-        _, scale = self._gemm(x)
+    def near_pairs(self, distances):
+        """Pairs (n, k) whose closed-form split would lose precision: d_k ≤ τ ‖v_k‖²_w.
+
+        Unflagged pairs lose at most 5·eps/τ relative to d_k in :meth:`split`: if
+        ‖x‖² ≤ 4‖v‖² the error eps (‖x‖² + ‖v‖²) ≤ 5 eps ‖v‖² < 5 eps d/τ, else
+        d ≥ (‖x‖ − ‖v‖)² ≥ ‖x‖²/4 and the error is below 5 eps d.
+        """
+        if self.per_unit_matrix:                # always split directly
+            return torch.nonzero(distances < 0, as_tuple=True)
+        v = self.centers if self.matrix is None else self.centers @ self.matrix.T
+        vv = v.square().sum(1) if self.w2 is None else (self.w2 * v.square()).sum(1)
         tau = coincidence_tolerance(distances.dtype, "split")
-        return torch.nonzero(distances <= tau * scale, as_tuple=True)
+        return torch.nonzero(distances <= tau * vv, as_tuple=True)
 
     def split(self, x, t):
         """Σ_k t_nk c_ki(x_n) for all n, i without an N × K × d tensor (GEMMs).
@@ -182,11 +193,16 @@ class SquaredDistance(Op):
             mx, mv = x @ m, v @ m
             return (x * mx * t.sum(1, keepdim=True) - x * (t @ mv) - mx * (t @ v)
                     + t @ (v * mv))
-        if self.w2 is None:
-            return (x.square() * t.sum(1, keepdim=True) - 2 * x * (t @ v)
-                    + t @ v.square())
-        w2 = self.w2.expand(v.shape[0], -1)
-        return x.square() * (t @ w2) - 2 * x * (t @ (w2 * v)) + t @ (w2 * v.square())
+        d = v.shape[1]
+        if self.w2 is None:   # x ⊙ (x Σt − 2 t v) + t v², one GEMM, in place on its output
+            ab = t @ torch.cat([-2 * v, v.square()], 1)
+            scale = t.sum(1, keepdim=True)
+        else:
+            w2 = self.w2.expand(v.shape[0], -1)
+            ab = t @ torch.cat([-2 * w2 * v, w2 * v.square(), w2], 1)
+            scale = ab[:, 2 * d:]
+        a, b = ab[:, :d], ab[:, d:2 * d]
+        return b.addcmul_(x, a.addcmul_(x, scale))
 
     def extra_repr(self):
         form = ("euclidean" if self.w2 is None and self.matrix is None
