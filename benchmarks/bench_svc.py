@@ -11,7 +11,7 @@ timed separately and reported both inside and outside the explanation time.
 Run::
 
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \\
-        .venv/bin/python benchmarks/bench_svc.py --repeats 30 --shap-repeats 3 \\
+        .venv/bin/python benchmarks/bench_svc.py --repeats 30 --shap-repeats 3 --checks \\
         --write benchmarks/RESULTS_svc.md
 """
 
@@ -82,6 +82,102 @@ def run(repeats=5, shap_repeats=2):
                                     == np.searchsorted(model.classes_, model.predict(Xe)))))
 
 
+def _ovo(model, X):
+    if len(model.classes_) == 2:
+        return -model.decision_function(X)[:, None]
+    model.decision_function_shape = "ovo"
+    try:
+        return model.decision_function(X)
+    finally:
+        model.decision_function_shape = "ovr"
+
+
+def _check_sets(seed=0):
+    from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    sets = []
+    for loader in (load_iris, load_wine, load_breast_cancer, load_digits):
+        X, y = loader(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        name = loader.__name__.replace("load_", "")
+        sets.append((name, X, y))
+        if len(set(y)) > 2:
+            sets.append((name + " (one vs rest labels)", X, (y == y[0]).astype(int)))
+    for s in range(20):
+        X = rng.normal(size=(60, 3))
+        sets.append((f"random {s}", X, rng.integers(0, int(rng.integers(2, 5)), 60)))
+    return sets
+
+
+def checks(seed=0):
+    """Sign agreement and argmax = predict over many fits, and conservation gaps."""
+    from sklearn.svm import SVC, NuSVC
+
+    import lrp
+    import neon
+
+    rng = np.random.default_rng(seed)
+    tot = dict(fits=0, points=0, duels=0, sign_bad=0, argmax_bad=0, cycles=0)
+    gaps = []
+    models = [lambda: SVC(), lambda: SVC(C=10, gamma=2.0), lambda: NuSVC(nu=0.1),
+              lambda: NuSVC(nu=0.3, gamma=0.5), lambda: SVC(kernel="linear"),
+              lambda: SVC(kernel="poly", coef0=1)]
+    for name, X, y in _check_sets(seed):
+        for make in models:
+            model = make()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model.fit(X, y)
+            except ValueError:      # infeasible nu
+                continue
+            Xt = np.concatenate([X, X + rng.normal(0, 0.5, X.shape)])
+            graph = neon.neuralize(model)
+            out, acts = graph.forward(Xt, keep=["duels"])
+            ref = _ovo(model, Xt)
+            pred = np.searchsorted(model.classes_, model.predict(Xt))
+            tot["fits"] += 1
+            tot["points"] += len(Xt)
+            tot["duels"] += ref.size
+            tot["sign_bad"] += int((np.sign(acts["duels"]) != np.sign(ref)).sum())
+            tot["argmax_bad"] += int((out.argmax(1) != pred).sum())
+            tot["cycles"] += int((~(out > 0).any(1)).sum())
+            if model.kernel == "rbf" and not name.startswith("random"):
+                e = lrp.explain(graph, Xt[len(X):], return_all=True)
+                f = e.output.numpy()
+                gap = np.abs(e.relevance.sum(1) - f) / np.abs(f)
+                gaps.append((name, repr(model), float(np.median(gap)),
+                             float(np.percentile(gap, 95)),
+                             float(np.abs(e.relevance.sum(1) - f).sum() / np.abs(f).sum())))
+    return tot, gaps
+
+
+def report_checks(tot, gaps):
+    lines = [
+        "",
+        "## Equivalence and conservation (measured with `--checks`)",
+        "",
+        f"{tot['fits']} fits (SVC/NuSVC, RBF/linear/poly; iris, wine, breast cancer, digits, "
+        "their one-vs-rest relabelings, 20 random data sets with 2–4 classes), "
+        f"{tot['points']:,} points (the training data and a noisy copy), "
+        f"{tot['duels']:,} one-vs-one duel values: sign(graph duel) ≠ sign(decision_function, "
+        f"ovo) for {tot['sign_bad']}. argmax(graph) ≠ predict for {tot['argmax_bad']} points, "
+        f"all among the {tot['cycles']} points where the one-vs-one votes form a cycle (no class "
+        "wins all its duels; predict counts votes there, argmax f_c picks the least-bad worst "
+        "duel).",
+        "",
+        "Relative conservation gap |Σ_i R_i − f| / |f| of the RBF networks (default rules, "
+        "midpoint stabilizer 0.01/γ), on the noisy copy (off the support vectors):",
+        "",
+        "| data | model | median | 95th pct | Σ|gap| / Σ|f| |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {n} | `{m}` | {a:.3f} | {b:.3f} | {c:.3f} |" for n, m, a, b, c in gaps]
+    return "\n".join(lines) + "\n"
+
+
 def report(r, command):
     ms = lambda t: f"{1e3 * t:.2f} ms"
     best = {k: r[k][0] for k in ("model", "build", "ours", "ours_with_build", "shap")}
@@ -130,6 +226,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--shap-repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--checks", action="store_true",
+                        help="also count sign/predict agreement and conservation gaps (~1 min)")
     parser.add_argument("--write", default=None, help="write the markdown report here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -139,7 +237,10 @@ def main():
     command = (f"{env} " if env else "") + ".venv/bin/python benchmarks/bench_svc.py " + \
         f"--repeats {args.repeats} --shap-repeats {args.shap_repeats} --threads {args.threads}" + \
         (f" --write {args.write}" if args.write else "")
+    command += " --checks" if args.checks else ""
     text = report(r, command)
+    if args.checks:
+        text += report_checks(*checks())
     print(text)
     if args.write:
         with open(args.write, "w") as fh:

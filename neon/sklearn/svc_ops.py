@@ -102,7 +102,8 @@ class SupportVectorDistance(Op):
         return y if self.scale is None else y * self.scale
 
     def _threshold(self, y):
-        return self.coincident_tol * ((y * y).sum(1, keepdim=True) + self.center_sq)
+        tol = max(self.coincident_tol, 100 * torch.finfo(y.dtype).eps)   # float32: ~1e-5
+        return tol * ((y * y).sum(1, keepdim=True) + self.center_sq)
 
     def forward(self, x):
         y = self.embed(x)
