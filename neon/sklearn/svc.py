@@ -54,6 +54,11 @@ def svc_duels(estimator) -> list:
         b use ``dual_coef_[a]`` (blocks from ``n_support_``); intercepts in the order (0, 1),
         (0, 2), …, (1, 2), …. Two classes: the public coefficients are negated (scikit-learn's
         binary ``decision_function`` > 0 means ``classes_[1]``).
+
+    References
+    ----------
+    Chang & Lin, "LIBSVM: a library for support vector machines", ACM TIST 2011 (the
+    one-vs-one layout); Bley, Kauffmann et al., arXiv:2508.03913, 2025.
     """
     coef = _dense(estimator.dual_coef_)
     intercept = np.asarray(estimator.intercept_, dtype=np.float64)

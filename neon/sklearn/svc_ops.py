@@ -59,6 +59,11 @@ class SupportVectorDistance(Op):
     :meth:`split` gives the per-feature (Euler) split of Σ_j ω_j d_j(x),
     Σ_j ω_j (x − v_j)_i [Aᵀ(y − u_j)]_i, which for A = diag(s) is Σ_j ω_j s_i² (x_i − v_ji)²,
     as four matrix products (no N × S × d tensor).
+
+    References
+    ----------
+    Bley, Kauffmann et al., arXiv:2508.03913, 2025; Kauffmann, Montavon et al., "From clustering
+    to cluster explanations via neural networks", IEEE TNNLS 2022 (neuralization).
     """
 
     kind = "svc_distance"
@@ -153,6 +158,11 @@ class RBFDuels(Op):
         +1 (in S⁺), −1 (in S⁻) or 0 (b = 0: no virtual unit).
     counts : list of (int, int)
         The number of real units on each side of every duel.
+
+    References
+    ----------
+    Bley, Kauffmann et al., arXiv:2508.03913, 2025; Kauffmann, Montavon et al., "From clustering
+    to cluster explanations via neural networks", IEEE TNNLS 2022 (neuralization).
     """
 
     kind = "svc_duels"
@@ -212,6 +222,11 @@ class RivalMin(Op):
         The class indices (a, b) of each duel.
     n_classes : int
     beta : float
+
+    References
+    ----------
+    Bley, Kauffmann et al., arXiv:2508.03913, 2025; Kauffmann, Montavon et al., "From clustering
+    to cluster explanations via neural networks", IEEE TNNLS 2022 (neuralization).
     """
 
     kind = "svc_rivals"

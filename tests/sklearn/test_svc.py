@@ -459,3 +459,16 @@ def test_fitted_on_sparse_data_works():
     out = neon.neuralize(model).forward(X)
     pred = np.searchsorted(model.classes_, model.predict(sp.csr_matrix(X)))
     assert (out.argmax(1) == pred).all()
+
+
+def test_batch_independent_and_float32():
+    model, X = fitted(NuSVC(nu=0.2), "wine")
+    graph = neon.neuralize(model, X)
+    np.testing.assert_allclose(lrp.explain(graph, X, batch_size=7), lrp.explain(graph, X),
+                               rtol=1e-12, atol=1e-12)
+    g32 = graph.copy().to(torch.float32)
+    x32 = torch.as_tensor(X, dtype=torch.float32)
+    R32 = lrp.explain(g32, x32)
+    assert R32.dtype == torch.float32 and torch.isfinite(R32).all()
+    pred = np.searchsorted(model.classes_, model.predict(X))
+    assert (g32(x32).argmax(1).numpy() == pred).mean() > 0.98
