@@ -185,12 +185,18 @@ class RBFDuels(Op):
         inf = torch.full_like(self.virtual_logw, -torch.inf)
         return torch.where(self.virtual_sign == sign, self.virtual_logw, inf)
 
-    def log_pools(self, d):
-        """(log P, log N), each (N, n_duels)."""
-        ap = -self.gamma * d[:, self.pos_index] + self.pos_logw
-        an = -self.gamma * d[:, self.neg_index] + self.neg_logw
-        log_p = torch.logaddexp(torch.logsumexp(ap, -1), self._virtual(1))
-        log_n = torch.logaddexp(torch.logsumexp(an, -1), self._virtual(-1))
+    def log_pools(self, d, block: int = 1 << 23):
+        """(log P, log N), each (N, n_duels); at most ``block`` gathered values at once."""
+        width = max(self.pos_index.shape[1], self.neg_index.shape[1])
+        step = max(1, block // max(1, d.shape[0] * width))
+        parts = [self._log_pools(d, slice(k, k + step)) for k in range(0, self.n_duels, step)]
+        return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
+
+    def _log_pools(self, d, duels):
+        ap = -self.gamma * d[:, self.pos_index[duels]] + self.pos_logw[duels]
+        an = -self.gamma * d[:, self.neg_index[duels]] + self.neg_logw[duels]
+        log_p = torch.logaddexp(torch.logsumexp(ap, -1), self._virtual(1)[duels])
+        log_n = torch.logaddexp(torch.logsumexp(an, -1), self._virtual(-1)[duels])
         return log_p, log_n
 
     def forward(self, d):
