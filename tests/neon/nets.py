@@ -395,7 +395,7 @@ class Activations(nn.Module):
     def __init__(self, output: str = "none"):
         super().__init__()
         acts = [nn.LeakyReLU(0.2), nn.ELU(0.7), nn.Tanh(), nn.Sigmoid(),
-                nn.Softplus(beta=2.0, threshold=1.5), nn.GELU(), nn.GELU("tanh"),
+                nn.Softplus(beta=2.0, threshold=0.5), nn.GELU(), nn.GELU("tanh"),
                 nn.Hardtanh(-0.5, 0.7), nn.ReLU6()]
         layers = []
         for act in acts:
@@ -423,10 +423,9 @@ class FunctionalActivations(nn.Module):
         self.output = output
 
     def forward(self, x):
-        h = self.conv(x)
+        h = F.dropout(self.conv(x), p=0.4, training=self.training)
         h = F.leaky_relu(h, 0.3) + F.elu(h, alpha=0.5) + torch.tanh(h) + torch.sigmoid(h)
         h = F.softplus(h, beta=0.5) + F.gelu(h) + F.hardtanh(h, -0.3, 0.4) + F.relu6(h)
-        h = F.dropout(h, p=0.4, training=self.training)
         h = F.max_pool2d(h, 2) + F.avg_pool2d(h, 2, ceil_mode=True)
         h = F.relu(h).contiguous()
         s = h[:, :3].sum((2, 3))
