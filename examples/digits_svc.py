@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def train(seed: int = 0):
-    """An RBF SVC on digits (pixels / 16) and the held-out digits."""
+    """An RBF SVC on digits (pixels / 16), the held-out digits, and the training digits."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     from sklearn.svm import SVC
@@ -28,18 +28,22 @@ def train(seed: int = 0):
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=seed)
     model = SVC(C=5.0).fit(X_train / 16.0, y_train)
-    return model, X_test, y_test
+    return model, X_test, y_test, X_train
 
 
-def explain(model, X):
-    """Relevance of every raw pixel (0–16) for the predicted class, and the graph."""
+def explain(model, X, reference=None):
+    """Relevance of every raw pixel (0–16) for the predicted class, and the graph.
+
+    ``reference`` (raw training digits) sets the soft-min stiffness over the duels,
+    β = 1 / mean |f_pred| (stored on the graph).
+    """
     import lrp
     import neon
     from neon.sklearn.common import AffinePreprocessing
 
     pre = AffinePreprocessing(offset=np.zeros(64), scale=np.full(64, 1 / 16.0),
                               steps=("divide by 16",))
-    graph = neon.neuralize(model, preprocessing=pre)
+    graph = neon.neuralize(model, reference, preprocessing=pre)
     return graph, lrp.explain(graph, X, return_all=True)
 
 
@@ -72,9 +76,9 @@ def main(out_dir: Path = HERE / "out", n_show: int = 10) -> dict:
     """Train, explain the held-out digits, save ``digits_svc.png``; returns a summary."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, X, y = train()
+    model, X, y, X_train = train()
     start = time.perf_counter()
-    graph, e = explain(model, X)
+    graph, e = explain(model, X, X_train)
     seconds = time.perf_counter() - start
     f = e.output.numpy()
     pred = model.classes_[graph.forward(X).argmax(1)]
@@ -85,7 +89,8 @@ def main(out_dir: Path = HERE / "out", n_show: int = 10) -> dict:
     path = out_dir / "digits_svc.png"
     plot(X[show], e.relevance[show], pred[show], y[show], f[show], path)
     print(f"RBF SVC on digits: {model.support_vectors_.shape[0]} support vectors, "
-          f"{len(graph.meta['duels'])} duels; accuracy {np.mean(pred == y):.3f}")
+          f"{len(graph.meta['duels'])} duels, beta {graph.meta['beta']:.3g}; "
+          f"accuracy {np.mean(pred == y):.3f}")
     print(f"explained {len(X)} digits in {seconds:.2f} s; graph argmax = predict on "
           f"{agree:.1%}; relative conservation gap median {np.median(gap):.2f}")
     print(e.conservation())

@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from .rules import Rule, divide, register_default, stabilize
+from .rules import Rule, divide, register_default
 
 __all__ = ["RivalSoftMin", "DuelMidpoint", "DistanceSplit", "RootRule", "PowerPass"]
 
@@ -142,12 +142,13 @@ class DuelMidpoint(Rule):
         eps = self.stabilizer / gamma
         rows, cols = torch.empty_like(dp), torch.empty_like(dn)
         step = max(1, self.chunk // (len(pi) * len(ni)))
+        a = p * r[:, None]                                        # R_ij = a_i n_j
         for s in range(0, d.shape[0], step):
             e = slice(s, s + step)
-            h = zn[e, None, :] - zp[e, :, None]                   # pair units (chunk, P, M)
-            w = (p[e] * r[e, None]).unsqueeze(2) * n[e, None, :]    # R_ij = p_i n_j R
-            w.div_(stabilize(h, eps))
-            rows[e], cols[e] = w.sum(2), w.sum(1)
+            inv = zn[e, None, :] - zp[e, :, None]                 # pair units h_ij (chunk, P, M)
+            inv.add_((inv >= 0).to(inv.dtype), alpha=2 * eps).sub_(eps).reciprocal_()
+            rows[e] = a[e] * torch.bmm(inv, n[e, :, None]).squeeze(2)    # Σ_j R_ij / h_ij
+            cols[e] = n[e] * torch.bmm(a[e, None, :], inv).squeeze(1)    # Σ_i R_ij / h_ij
         return to_pos - rows * dp, to_neg + cols * dn
 
 
