@@ -318,8 +318,8 @@ def _cat(imp, node):
     return ops.Concat(imp.dim_arg(node, bound["dim"], imp.rank(tensors[0]))), tensors
 
 
-def _flatten_op(imp, node, start_dim, end_dim):
-    rank = imp.rank(node.args[0])
+def _flatten_op(imp, node, start_dim, end_dim, x=None):
+    rank = imp.rank(node.args[0] if x is None else x)
     start = imp.dim_arg(node, start_dim, rank)
     end = int(end_dim) + rank if int(end_dim) < 0 else int(end_dim)
     return ops.Flatten(start, end)
@@ -328,7 +328,8 @@ def _flatten_op(imp, node, start_dim, end_dim):
 def _flatten(imp, node):
     bound = _bind(imp.where(node), ("input", "start_dim", "end_dim"),
                   {"start_dim": 0, "end_dim": -1}, node.args, node.kwargs)
-    return _flatten_op(imp, node, bound["start_dim"], bound["end_dim"]), [bound["input"]]
+    x = bound["input"]
+    return _flatten_op(imp, node, bound["start_dim"], bound["end_dim"], x), [x]
 
 
 def _reshape(imp, node):
@@ -357,6 +358,9 @@ def _reduce(cls, base):
     def convert(imp, node):
         bound = _bind(imp.where(node), *_REDUCE, node.args, node.kwargs)
         x, dim = bound["input"], bound["dim"]
+        if bound["dtype"] is not None:
+            raise UnsupportedOpError(f"{imp.where(node)}: {base} with dtype={bound['dtype']} "
+                                     "changes the dtype inside the graph; cast the input instead")
         if dim is None:
             raise UnsupportedOpError(f"{imp.where(node)}: {base} over all axes includes the "
                                      "batch axis; give the axes (e.g. x.mean((2, 3)))")

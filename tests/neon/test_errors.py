@@ -130,6 +130,7 @@ def test_unknown_method_and_tuple_function():
     (lambda self, x: (self.fc(x), x), "returns tuple"),
     (lambda self, x: torch.add(self.fc(x), x, alpha=2), "alpha != 1"),
     (lambda self, x: self.fc(x)[0], "must keep the batch axis whole"),
+    (lambda self, x: self.fc(x).sum(1, dtype=torch.float64), "sum with dtype=torch.float64"),
 ])
 @pytest.mark.filterwarnings("ignore:Implicit dimension choice for softmax")
 def test_other_unsupported_constructs(fn, expected):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -319,6 +320,27 @@ def test_neuralize_routes_modules_to_from_torch():
         assert rel_err(graph(x), module(x)) <= 1e-10
     raw = neon.neuralize(module, x[:1], canonicalize=False)
     assert "body.1" in raw._nodes and "body.1" not in neon.neuralize(module, x[:1])._nodes
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: torch.flatten(input=x, start_dim=1),
+    lambda x: F.softmax(input=x, dim=1),
+    lambda x: x.mean(1, keepdim=True) + x,
+    lambda x: torch.sum(x, dim=[-1]),
+    lambda x: x[:, 1:3, ::2],
+    lambda x: x.view(x.shape[0], -1),
+    lambda x: x.reshape(-1, 8).relu() + x.flatten(1).sigmoid(),
+    lambda x: torch.cat((torch.tanh(x), x.clone().detach().contiguous()), dim=-1),
+], ids=["flatten_kw", "softmax_kw", "mean_keepdim", "sum_list", "getitem", "view_shape",
+        "reshape_methods", "cat_neg_dim"])
+def test_functional_forms(fn):
+    class Fn(nn.Module):
+        def forward(self, x):
+            return fn(x)
+
+    x = torch.randn(3, 4, 2, dtype=torch.float64)
+    graph = neon.from_torch(Fn(), x[:1])
+    assert rel_err(graph(x), fn(x)) <= 1e-15
 
 
 def test_two_input_module():
