@@ -173,8 +173,10 @@ def _preimage(points, preprocessing):
     """
     if preprocessing is None:
         return points
-    if preprocessing.is_diagonal:
-        return (points - preprocessing.offset) / preprocessing.scale
+    if preprocessing.is_diagonal:   # a zero scale drops its feature: any preimage, take 0
+        s = preprocessing.scale
+        return np.divide(points - preprocessing.offset, s, out=np.zeros_like(points * s),
+                         where=s != 0)
     a = preprocessing.matrix
     x0 = getattr(preprocessing, "root", None)
     x0 = np.zeros(a.shape[1]) if x0 is None else np.asarray(x0, dtype=np.float64)

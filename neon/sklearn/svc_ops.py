@@ -83,7 +83,9 @@ class SupportVectorDistance(Op):
             pre = x0 + (u - c - self.matrix @ x0) @ torch.linalg.pinv(self.matrix).T
             back = u @ self.matrix                                 # Aᵀ u_j
         elif self.scale is not None:
-            pre, back = (u - c) / self.scale, u * self.scale
+            safe = torch.where(self.scale == 0, torch.ones_like(self.scale), self.scale)
+            pre = torch.where(self.scale == 0, torch.zeros_like(u), (u - c) / safe)
+            back = u * self.scale
         else:
             pre, back = u, u
         self.register_buffer("preimages", pre)
