@@ -65,7 +65,20 @@ def load_digits_tensors(test_size: float = 0.2, seed: int = 0):
 
 
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of ``X`` that ``model`` (in eval mode) classifies as ``y``."""
+    """Fraction of ``X`` that ``model`` (in eval mode) classifies as ``y``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    X : torch.Tensor
+        Inputs, batch first.
+    y : torch.Tensor
+        Integer labels.
+
+    Returns
+    -------
+    float
+    """
     with torch.no_grad():
         return float((model(X).argmax(1) == y).double().mean())
 

@@ -17,10 +17,12 @@ BN_NETS = ["vgg_style", "resnet_style", "dense_style", "mobile_style", "function
 
 
 def kinds(graph):
+    """The op kinds of ``graph``'s nodes, in topological order."""
     return [n.kind for n in graph.nodes]
 
 
 def bn_names(graph):
+    """Names of the nodes that are still BatchNorm ops."""
     return {n.name for n in graph.nodes if n.kind == "batchnorm"}
 
 
