@@ -41,14 +41,16 @@ class RuleError(TypeError):
 # ---------------------------------------------------------------------------- primitives
 
 def stabilize(z: torch.Tensor, epsilon: float | torch.Tensor) -> torch.Tensor:
-    """z + ε·sign(z), with sign(0) = +1 (zennit's stabilizer)."""
-    return torch.where(z >= 0, z + epsilon, z - epsilon)
+    """z + ε·sign(z), with sign(0) = +1 (zennit's stabilizer). Returns a new tensor."""
+    eps = torch.as_tensor(epsilon, dtype=z.dtype, device=z.device)
+    return torch.where(z >= 0, eps, -eps).add_(z)
 
 
 def divide(r: torch.Tensor, z: torch.Tensor, epsilon) -> torch.Tensor:
     """r / stabilize(z, ε); with ε = 0, units with z = 0 pass nothing (no 0/0 NaN)."""
     if isinstance(epsilon, torch.Tensor) or epsilon > 0:
-        return r / stabilize(z, epsilon)
+        d = stabilize(z, epsilon)
+        return torch.div(r, d, out=d) if d.shape == r.shape else r / d
     zero = z == 0
     return torch.where(zero, torch.zeros_like(r), r / torch.where(zero, torch.ones_like(z), z))
 
@@ -228,6 +230,8 @@ class Gamma(_AffineRule):
         nonneg = _nonnegative(a)
         w_up = w + g * w.clamp(min=0)     # w + γw⁺
         w_down = w + g * w.clamp(max=0)   # w + γw⁻
+        if nonneg:
+            return [self._nonnegative_input(op, a, z, relevance, w_up, w_down)]
         r_pos = torch.where(z > 0, relevance, torch.zeros_like(relevance))
         z_pos = _split_terms(op, a, w_up, w_down,
                              self.bias(op, lambda b: b + g * b.clamp(min=0)), nonneg)
@@ -239,6 +243,28 @@ class Gamma(_AffineRule):
             result += _split_back(op, a, divide(r_neg, z_neg, self.stabilizer), w_down, w_up,
                                   nonneg)
         return [result]
+
+    def _nonnegative_input(self, op, a, z, relevance, w_up, w_down):
+        """a ≥ 0, one extra forward: with t = a W⁺ + b⁺ ≥ 0 (b⁺ dropped with ``zero_bias``),
+        z_pos = z + γt ≥ z and z_neg = z + γ(z − t) = (1 + γ)z − γt ≤ (1 + γ)z, so on the
+        branch a unit uses, its denominator has the sign of z and the stabilizer is known."""
+        g, eps = self.gamma, self.stabilizer
+        t = op.apply(a, op.weight.clamp(min=0), self.bias(op, lambda b: b.clamp(min=0)))
+        reaches_negative = bool(torch.logical_and(z < 0, relevance != 0).any())
+        if not reaches_negative:  # e.g. a ReLU follows: only units with z > 0 carry relevance
+            d = torch.relu(z).add_(t, alpha=g).add_(eps)  # z_pos + ε where z > 0, ≥ ε elsewhere
+            s = torch.div(relevance, d, out=d)
+            s.masked_fill_(z <= 0, 0)
+            return op.transpose(s, a.shape, w_up).mul_(a)
+        positive = z > 0
+        d = torch.where(positive, t, z - t).mul_(g).add_(z)       # z_pos | z_neg
+        d.add_(torch.where(positive, eps, -eps).to(z.dtype))
+        s = torch.div(relevance, d, out=d)
+        s_pos = torch.where(positive, s, 0.0)
+        s_neg = s.masked_fill_(z >= 0, 0)
+        c = op.transpose(s_pos, a.shape, w_up)
+        c += op.transpose(s_neg, a.shape, w_down)
+        return c.mul_(a)
 
 
 class AlphaBeta(_AffineRule):
@@ -261,6 +287,8 @@ class AlphaBeta(_AffineRule):
         (a,) = inputs
         w_pos, w_neg = op.weight.clamp(min=0), op.weight.clamp(max=0)
         nonneg = _nonnegative(a)
+        if nonneg:
+            return [self._nonnegative_input(op, a, output, relevance, w_pos, w_neg)]
         pos = _split_terms(op, a, w_pos, w_neg, self.bias(op, lambda b: b.clamp(min=0)), nonneg)
         result = _split_back(op, a, divide(relevance, pos, self.stabilizer), w_pos, w_neg,
                              nonneg)
@@ -275,6 +303,21 @@ class AlphaBeta(_AffineRule):
             s_neg = divide(relevance, neg, self.stabilizer)
             result -= self.beta * _split_back(op, a, s_neg, w_neg, w_pos, nonneg)
         return [result]
+
+    def _nonnegative_input(self, op, a, output, relevance, w_pos, w_neg):
+        """a ≥ 0: P = a W⁺ + b⁺ ≥ 0 and N = z − P ≤ 0, so the stabilizer's sign is known
+        (+ε on P, −ε on N; where N = 0 its numerator terms are all zero)."""
+        eps = self.stabilizer
+        pos = op.apply(a, w_pos, self.bias(op, lambda b: b.clamp(min=0)))
+        neg = self.preactivation(op, output) - pos if self.beta else None
+        s_pos = torch.div(relevance, pos.add_(eps), out=pos)
+        if not self.beta:
+            c = op.transpose(s_pos, a.shape, w_pos)
+            return c.mul_(a) if self.alpha == 1 else c.mul_(a).mul_(self.alpha)
+        s_neg = torch.div(relevance, neg.sub_(eps), out=neg)
+        c = op.transpose(s_pos, a.shape, w_pos).mul_(self.alpha)
+        c -= op.transpose(s_neg, a.shape, w_neg).mul_(self.beta)
+        return c.mul_(a)
 
 
 class ZPlus(AlphaBeta):
