@@ -13,6 +13,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 EXAMPLES = [
     "digits_cnn",        # train a small CNN on digits, import it, print its graph
+    "lrp_digits",        # explain it with composites built in code; heatmaps
+    "wine_kmeans",       # which features put a wine in its k-means cluster (NEON)
+    "digits_outlier",    # why a digit is an outlier for a one-class SVM (NEON)
+    "digits_svc",        # an RBF SVC on digits explained pixel by pixel (NEON)
 ]
 
 
