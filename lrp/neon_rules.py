@@ -42,7 +42,7 @@ def pool_weights(a: torch.Tensor, beta: float, sign: float = -1.0) -> torch.Tens
         best = a.amin(-1, keepdim=True) if sign < 0 else a.amax(-1, keepdim=True)
         hit = (a == best).to(a.dtype)
         return hit / hit.sum(-1, keepdim=True)
-    return torch.softmax(sign * beta * a, -1)
+    return torch.softmax(a * (sign * beta), -1)
 
 
 def _safe_ratio(num, den):
@@ -69,7 +69,7 @@ class SoftMinRedistribution(Rule):
 
     def __call__(self, op, inputs, output, relevance):
         beta = op.beta if self.beta is None else float(self.beta)
-        return [pool_weights(op.shifted(inputs[0]), beta, op.sign) * relevance]
+        return [pool_weights(op.shifted(inputs[0]), beta, op.sign).mul_(relevance)]
 
 
 def competition_relevance(d, c, r, beta):

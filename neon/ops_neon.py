@@ -54,8 +54,9 @@ class SquaredDistance(Op):
       (x − v_k)ᵀ A_kᵀ A_k (x − v_k), split per feature by Euler's c_ki above.
 
     The identity and diagonal cases are one GEMM, ‖x‖²_w − 2 x·(w v_k) + ‖v_k‖²_w, on
-    coordinates centred at the mean of the centres (a shift leaves distances unchanged and
-    shrinks the cancellation). GEMM distances of near-coincident pairs,
+    coordinates centred at the mean of the centres when that mean lies farther from the
+    origin than the centres' spread (a shift leaves distances unchanged and shrinks the
+    cancellation). GEMM distances of near-coincident pairs,
     d < τ (‖x‖²_w + ‖v‖²_w) with τ from :func:`coincidence_tolerance`, are recomputed
     directly, so a point and itself give exactly 0, never ±1e-14 (NEON.md "Coincident points").
 
@@ -80,8 +81,12 @@ class SquaredDistance(Op):
             raise ValueError("give per-feature weights or a matrix, not both")
         k, d = centers.shape
         origin = centers.mean(0)
-        self.register_buffer("origin", origin.detach().clone())
-        self.register_buffer("centers", (centers - origin).detach().clone())
+        spread = (centers - origin).square().sum(1).mean()
+        if origin.square().sum() <= spread:   # near the origin already: skip the shift
+            origin = None
+        self.register_buffer("origin", None if origin is None else origin.detach().clone())
+        self.register_buffer("centers", (centers if origin is None else centers - origin)
+                             .detach().clone())
         w2 = None
         if weight is not None:
             w2 = weight.detach().reshape(-1, d).square()
@@ -104,7 +109,7 @@ class SquaredDistance(Op):
         return self.matrix is not None and self.matrix.dim() == 3
 
     def _centre(self, x):
-        return x - self.origin
+        return x if self.origin is None else x - self.origin
 
     # --------------------------------------------------------------------- forward
     def _mapped(self, x):
@@ -193,16 +198,17 @@ class SquaredDistance(Op):
             mx, mv = x @ m, v @ m
             return (x * mx * t.sum(1, keepdim=True) - x * (t @ mv) - mx * (t @ v)
                     + t @ (v * mv))
-        d = v.shape[1]
-        if self.w2 is None:   # x ⊙ (x Σt − 2 t v) + t v², one GEMM, in place on its output
-            ab = t @ torch.cat([-2 * v, v.square()], 1)
-            scale = t.sum(1, keepdim=True)
+        if self.w2 is None:   # x ⊙ (x Σt − 2 t v) + t v², in place on one GEMM output
+            out = t @ (-2 * v)
+            out.addcmul_(x, t.sum(1, keepdim=True)).mul_(x)
+            return out.addmm_(t, v.square())
+        if self.w2.shape[0] == 1:   # shared weights: Σ_k t_k a² = a² Σt
+            out = t @ (-2 * self.w2 * v)
+            out.addcmul_(x * self.w2, t.sum(1, keepdim=True)).mul_(x)
         else:
-            w2 = self.w2.expand(v.shape[0], -1)
-            ab = t @ torch.cat([-2 * w2 * v, w2 * v.square(), w2], 1)
-            scale = ab[:, 2 * d:]
-        a, b = ab[:, :d], ab[:, d:2 * d]
-        return b.addcmul_(x, a.addcmul_(x, scale))
+            out = t @ (-2 * self.w2 * v)
+            out.addcmul_(x, t @ self.w2).mul_(x)
+        return out.addmm_(t, self.w2 * v.square())
 
     def extra_repr(self):
         form = ("euclidean" if self.w2 is None and self.matrix is None
