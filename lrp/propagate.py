@@ -91,7 +91,10 @@ def select_target(out: torch.Tensor, target) -> torch.Tensor:
         target = torch.full((n,), int(target), dtype=torch.long, device=out.device)
     target = torch.as_tensor(np.asarray(target) if not isinstance(target, torch.Tensor)
                              else target, device=out.device)
-    if target.dtype.is_floating_point or target.dtype == torch.bool:
+    is_mask = target.dtype.is_floating_point or target.dtype == torch.bool
+    if target.dim() == 0 and not is_mask:  # a class as a 0-d tensor or array
+        target = target.reshape(1).expand(n)
+    if is_mask or (target.dim() >= 2 and tuple(target.shape) == tuple(out.shape)):
         if tuple(target.shape) != tuple(out.shape):
             raise TargetError(f"a target mask must be shaped like the output "
                               f"{tuple(out.shape)}, got {tuple(target.shape)}")
@@ -193,7 +196,11 @@ def explain(graph, x, target=None, composite: Composite | None = None, *,
     for start in range(0, n, chunk):
         part = [v[start:start + chunk] for v in xs]
         t = target
-        if isinstance(target, (torch.Tensor, np.ndarray, list, tuple)) and chunk < n:
+        if isinstance(target, (torch.Tensor, np.ndarray, list, tuple)) and chunk < n \
+                and getattr(target, "ndim", 1) > 0:
+            if len(target) != n:
+                raise TargetError(f"give one target per sample: the input has {n} samples, "
+                                  f"the target {len(target)}")
             t = target[start:start + chunk]
         pieces.append(_propagate(graph, part, t, rules, return_all))
     results = [torch.cat([p[0][i] for p in pieces]) for i in range(len(xs))]
