@@ -32,17 +32,22 @@ from .rules import Rule, register_default
 __all__ = ["SoftMinRedistribution", "Midpoint", "DistanceSplit", "pool_weights"]
 
 
-def pool_weights(a: torch.Tensor, beta: float, sign: float = -1.0) -> torch.Tensor:
-    """softmax(sign · β · a) over the last axis; β = ∞: uniform over the extremal units.
+def pool_weights(a: torch.Tensor, beta: float, sign: float = -1.0,
+                 offset: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(sign · β · (a + b)) over the last axis; β = ∞: uniform over the extremal units.
 
     ``sign = −1`` gives the soft-min weights softmin_β(a)_k = exp(−β a_k) / Σ exp(−β a_k').
-    Units at +∞ (min) or −∞ (max) get weight 0.
+    Units at +∞ (min) or −∞ (max) get weight 0. ``offset`` b is added first (per unit).
     """
     if math.isinf(beta):
+        a = a if offset is None else a + offset
         best = a.amin(-1, keepdim=True) if sign < 0 else a.amax(-1, keepdim=True)
         hit = (a == best).to(a.dtype)
         return hit / hit.sum(-1, keepdim=True)
-    return torch.softmax(a * (sign * beta), -1)
+    # one buffer, by hand: torch.softmax is slow over a short last axis
+    z = a * (sign * beta) if offset is None else torch.add(a, offset).mul_(sign * beta)
+    z.sub_(z.amax(-1, keepdim=True)).exp_()
+    return z.div_(z.sum(-1, keepdim=True))
 
 
 def _safe_ratio(num, den):
@@ -69,7 +74,7 @@ class SoftMinRedistribution(Rule):
 
     def __call__(self, op, inputs, output, relevance):
         beta = op.beta if self.beta is None else float(self.beta)
-        return [pool_weights(op.shifted(inputs[0]), beta, op.sign).mul_(relevance)]
+        return [pool_weights(inputs[0], beta, op.sign, op.offset).mul_(relevance)]
 
 
 def competition_relevance(d, c, r, beta):
@@ -81,7 +86,7 @@ def competition_relevance(d, c, r, beta):
     c = c.unsqueeze(1)
     h = d - d.gather(1, c)
     h.scatter_(1, c, math.inf)
-    s = _safe_ratio(pool_weights(h, beta) * r, h)
+    s = pool_weights(h, beta).mul_(r).div_(h).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
     return s.scatter_(1, c, -s.sum(1, keepdim=True))
 
 
@@ -105,17 +110,16 @@ class Midpoint(Rule):
     def __call__(self, op, inputs, output, relevance):
         (d,) = inputs
         beta = op.beta if self.beta is None else float(self.beta)
-        nonzero = relevance != 0
-        if bool((nonzero.sum(1) <= 1).all()):   # one explained cluster per sample
+        if int(torch.count_nonzero(relevance, 1).max()) <= 1:   # one cluster per sample
             c = relevance.abs().argmax(1)
             t = competition_relevance(d, c, relevance.gather(1, c.unsqueeze(1)), beta)
         else:                                   # a general mask: one pass per cluster
             t = torch.zeros_like(d)
             for k in range(d.shape[1]):
-                if bool(nonzero[:, k].any()):
+                if bool(relevance[:, k].any()):
                     c = torch.full((d.shape[0],), k, dtype=torch.long, device=d.device)
                     t += competition_relevance(d, c, relevance[:, k:k + 1], beta)
-        return [t * d]
+        return [t.mul_(d)]
 
 
 class DistanceSplit(Rule):

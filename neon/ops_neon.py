@@ -28,17 +28,17 @@ __all__ = ["SquaredDistance", "CompetitionMin", "SoftMin", "SoftMax", "HardMin",
            "coincidence_tolerance"]
 
 
-def coincidence_tolerance(dtype: torch.dtype, which: str = "forward") -> float:
-    """Relative tolerance τ below which a GEMM distance is recomputed directly.
+def coincidence_tolerance(dtype: torch.dtype) -> float:
+    """Relative tolerance τ = eps^(1/6) (2.5e-3 in float64, 0.07 in float32).
 
-    ``"forward"``: τ = 10³·eps (2.2e-13 in float64, 1.2e-4 in float32), about 10× the error
-    of ‖x‖² + ‖u‖² − 2 x·u for a point and itself. ``"split"``: τ = eps^(1/6) (2.5e-3,
-    0.07): pairs with d_k ≤ τ ‖v_k‖² are split directly, so the closed-form split loses at
-    most about 5·c·eps/τ of a unit's relevance (c ≈ the number of features: GEMM rounding),
-    ~1e-11 in float64.
+    A pair with d_k ≤ τ ‖v_k‖²_w is "near": its distance and per-feature split are computed
+    directly (x − v_k), not by the GEMM expansion, whose rounding error c·eps·(‖x‖² + ‖v‖²)
+    (c ≈ the number of features) would swamp a small d_k: a point and its own centre give
+    exactly 0 (the GEMM gives ±1e-14 in float64, ±5e-5 in float32). Unflagged pairs keep a
+    relative error below about 5·c·eps/τ (~1e-11 in float64): if ‖x‖² ≤ 4‖v‖², the error is
+    below 5·c·eps ‖v‖² < 5·c·eps d/τ; otherwise d ≥ (‖x‖ − ‖v‖)² ≥ ‖x‖²/4.
     """
-    eps = torch.finfo(dtype).eps
-    return 1e3 * eps if which == "forward" else eps ** (1.0 / 6.0)
+    return torch.finfo(dtype).eps ** (1.0 / 6.0)
 
 
 class SquaredDistance(Op):
@@ -56,9 +56,10 @@ class SquaredDistance(Op):
     The identity and diagonal cases are one GEMM, ‖x‖²_w − 2 x·(w v_k) + ‖v_k‖²_w, on
     coordinates centred at the mean of the centres when that mean lies farther from the
     origin than the centres' spread (a shift leaves distances unchanged and shrinks the
-    cancellation). GEMM distances of near-coincident pairs,
-    d < τ (‖x‖²_w + ‖v‖²_w) with τ from :func:`coincidence_tolerance`, are recomputed
-    directly, so a point and itself give exactly 0, never ±1e-14 (NEON.md "Coincident points").
+    cancellation). Near pairs, d_k ≤ τ ‖v_k‖²_w with τ from :func:`coincidence_tolerance`
+    (a sufficient form of NEON.md's d < τ (‖x‖² + ‖u‖²) that needs no N × K scale buffer),
+    are recomputed directly, so a point and itself give exactly 0, never ±1e-14
+    (NEON.md "Coincident points").
 
     Parameters
     ----------
@@ -126,12 +127,11 @@ class SquaredDistance(Op):
         return x.square() @ self.w2.T, (self.w2 * v.square()).sum(1)
 
     def _gemm(self, x):
-        """(distances, scale) by the GEMM expansion; x is centred."""
+        """Distances by the GEMM expansion ‖x‖² − 2 x·v + ‖v‖² (one N × K buffer); x centred."""
         x, v = self._mapped(x)
         xx, vv = self._norms(x, v)
-        cross = x @ (v if self.w2 is None else self.w2 * v).T
-        scale = xx + vv
-        return (scale - 2 * cross).clamp_(min=0), scale
+        d = x @ (v if self.w2 is None else self.w2 * v).T
+        return d.mul_(-2).add_(xx).add_(vv).clamp_(min=0)
 
     def _per_unit(self, x):
         """Distances for per-unit matrices: ‖A_k x − A_k v_k‖², (N, K, p) at most."""
@@ -143,8 +143,8 @@ class SquaredDistance(Op):
         x = self._centre(x)
         if self.per_unit_matrix:
             return self._per_unit(x)
-        d, scale = self._gemm(x)
-        n, k = torch.nonzero(d < coincidence_tolerance(d.dtype) * scale, as_tuple=True)
+        d = self._gemm(x)
+        n, k = self.near_pairs(d)
         if n.numel():
             d[n, k] = self._direct(x, n, k).sum(1)
         return d
@@ -166,18 +166,16 @@ class SquaredDistance(Op):
         return self._direct(self._centre(x), n, k)
 
     def near_pairs(self, distances):
-        """Pairs (n, k) whose closed-form split would lose precision: d_k ≤ τ ‖v_k‖²_w.
+        """Pairs (n, k) with d_k ≤ τ ‖v_k‖²_w (:func:`coincidence_tolerance`): computed directly.
 
-        Unflagged pairs lose at most 5·eps/τ relative to d_k in :meth:`split`: if
-        ‖x‖² ≤ 4‖v‖² the error eps (‖x‖² + ‖v‖²) ≤ 5 eps ‖v‖² < 5 eps d/τ, else
-        d ≥ (‖x‖ − ‖v‖)² ≥ ‖x‖²/4 and the error is below 5 eps d.
+        Per-unit matrices are always computed directly, so no pair is flagged for them.
         """
-        if self.per_unit_matrix:                # always split directly
+        if self.per_unit_matrix:
             return torch.nonzero(distances < 0, as_tuple=True)
         v = self.centers if self.matrix is None else self.centers @ self.matrix.T
         vv = v.square().sum(1) if self.w2 is None else (self.w2 * v.square()).sum(1)
-        tau = coincidence_tolerance(distances.dtype, "split")
-        return torch.nonzero(distances <= tau * vv, as_tuple=True)
+        return torch.nonzero(distances <= coincidence_tolerance(distances.dtype) * vv,
+                             as_tuple=True)
 
     def split(self, x, t):
         """Σ_k t_nk c_ki(x_n) for all n, i without an N × K × d tensor (GEMMs).
