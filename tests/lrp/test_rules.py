@@ -616,3 +616,38 @@ def test_every_op_kind_has_a_default_rule():
     assert isinstance(rules.default_rule(Fake("concat")), rules.Route)
     with pytest.raises(rules.RuleError, match="no default rule"):
         rules.default_rule(Fake("mystery"))
+
+
+@pytest.mark.parametrize("a", [[1.0, 2.0], [1.0, -2.0], [0.0, 0.0]],
+                         ids=["nonneg", "mixed", "zero"])
+@pytest.mark.parametrize("name", ["epsilon", "gamma", "alphabeta", "zplus", "wsquare", "flat",
+                                  "zbox", "epsilon-rms"])
+def test_zero_stabilizer_passes_nothing_through_zero_denominators(ref, name, a):
+    """Stabilizer 0 (the exact, conserving form): units whose denominator is 0 pass nothing,
+    with no 0/0 NaN, whichever algebraic shortcut a rule takes (inputs ≥ 0 or not)."""
+    W = np.array([[1.0, 1.0], [-1.0, -1.0], [0.0, 0.0], [2.0, -1.0]])
+    op = ops.Linear(torch.tensor(W), None)
+    x = torch.tensor([a], dtype=F64)
+    z = op(x)
+    R = torch.tensor([[3.0, 0.0, 0.0, 0.5]], dtype=F64) * (z != 0)
+    low, high = np.array([-3.0, -3.0]), np.array([3.0, 3.0])
+    rule, want = {
+        "epsilon": (rules.Epsilon(0), lambda r: ref.epsilon(x[0].numpy(), W, 0 * W[:, 0], r, 0)),
+        "epsilon-rms": (rules.Epsilon(0.5, scale="rms"),
+                        lambda r: ref.epsilon(x[0].numpy(), W, 0 * W[:, 0], r, 0.5, "rms")),
+        "gamma": (rules.Gamma(0.25, 0), lambda r: ref.gamma(x[0].numpy(), W, 0 * W[:, 0], r,
+                                                            0.25, 0)),
+        "alphabeta": (rules.AlphaBeta(2, 1, 0), lambda r: ref.alphabeta(x[0].numpy(), W,
+                                                                        0 * W[:, 0], r, eps=0)),
+        "zplus": (rules.ZPlus(0), lambda r: ref.zplus(x[0].numpy(), W, 0 * W[:, 0], r, 0)),
+        "wsquare": (rules.WSquare(0), lambda r: ref.wsquare(x[0].numpy(), W, 0 * W[:, 0], r, 0)),
+        "flat": (rules.Flat(0), lambda r: ref.flat(x[0].numpy(), W, 0 * W[:, 0], r,
+                                                   np.ones_like(W, dtype=bool), 0)),
+        "zbox": (rules.ZBox(torch.tensor(low), torch.tensor(high), 0),
+                 lambda r: ref.zbox(x[0].numpy(), W, 0 * W[:, 0], r, low, high, 0)),
+    }[name]
+    (r,) = rule(op, [x], z, R)
+    assert torch.isfinite(r).all(), r
+    expected = want(R[0].numpy())
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(r[0].numpy(), expected, rtol=1e-14, atol=1e-15)
