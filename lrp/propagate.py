@@ -189,7 +189,7 @@ def explain(graph, x, target=None, composite: Composite | None = None, *,
         composite = graph.meta.get("default_composite") or Composite()
     rules = composite.assign(graph)
     n = xs[0].shape[0]
-    chunk = n if not batch_size else int(batch_size)
+    chunk = n if batch_size is None else int(batch_size)
     if chunk < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
     pieces = []
