@@ -187,9 +187,11 @@ class Epsilon(_AffineRule):
         (a,) = inputs
         z = self.preactivation(op, output)
         eps = self.stabilizer
-        if self.scale == "rms":
+        if self.scale == "rms" and eps:
             dims = tuple(range(1, z.dim()))
-            eps = eps * z.square().mean(dims, keepdim=True).sqrt()
+            rms = z.square().mean(dims, keepdim=True).sqrt()
+            relevance = torch.where(rms > 0, relevance, 0.0)  # z ≡ 0 in a sample: pass nothing
+            eps = eps * torch.where(rms > 0, rms, 1.0)
         c = op.transpose(divide(relevance, z, eps), a.shape)
         return [c.mul_(a)]
 
@@ -229,9 +231,9 @@ class Gamma(_AffineRule):
         z = self.preactivation(op, output)
         nonneg = _nonnegative(a)
         w_up = w + g * w.clamp(min=0)     # w + γw⁺
-        w_down = w + g * w.clamp(max=0)   # w + γw⁻
         if nonneg:
-            return [self._nonnegative_input(op, a, z, relevance, w_up, w_down)]
+            return [self._nonnegative_input(op, a, z, relevance, w_up)]
+        w_down = w + g * w.clamp(max=0)   # w + γw⁻
         r_pos = torch.where(z > 0, relevance, torch.zeros_like(relevance))
         z_pos = _split_terms(op, a, w_up, w_down,
                              self.bias(op, lambda b: b + g * b.clamp(min=0)), nonneg)
@@ -244,18 +246,19 @@ class Gamma(_AffineRule):
                                   nonneg)
         return [result]
 
-    def _nonnegative_input(self, op, a, z, relevance, w_up, w_down):
+    def _nonnegative_input(self, op, a, z, relevance, w_up):
         """a ≥ 0, one extra forward: with t = a W⁺ + b⁺ ≥ 0 (b⁺ dropped with ``zero_bias``),
         z_pos = z + γt ≥ z and z_neg = z + γ(z − t) = (1 + γ)z − γt ≤ (1 + γ)z, so on the
         branch a unit uses, its denominator has the sign of z and the stabilizer is known."""
         g, eps = self.gamma, self.stabilizer
         t = op.apply(a, op.weight.clamp(min=0), self.bias(op, lambda b: b.clamp(min=0)))
-        reaches_negative = bool(torch.logical_and(z < 0, relevance != 0).any())
-        if not reaches_negative:  # e.g. a ReLU follows: only units with z > 0 carry relevance
-            d = torch.relu(z).add_(t, alpha=g).add_(eps)  # z_pos + ε where z > 0, ≥ ε elsewhere
+        if not bool(torch.logical_and(z <= 0, relevance != 0).any()):
+            # e.g. a ReLU follows: only units with z > 0 carry relevance, and elsewhere the
+            # denominator relu(z) + γt + ε ≥ ε divides a zero
+            d = torch.relu(z).add_(t, alpha=g).add_(eps)  # z_pos + ε where z > 0
             s = torch.div(relevance, d, out=d)
-            s.masked_fill_(z <= 0, 0)
             return op.transpose(s, a.shape, w_up).mul_(a)
+        w_down = op.weight + g * op.weight.clamp(max=0)
         positive = z > 0
         d = torch.where(positive, t, z - t).mul_(g).add_(z)       # z_pos | z_neg
         d.add_(torch.where(positive, eps, -eps).to(z.dtype))
@@ -310,11 +313,11 @@ class AlphaBeta(_AffineRule):
         eps = self.stabilizer
         pos = op.apply(a, w_pos, self.bias(op, lambda b: b.clamp(min=0)))
         neg = self.preactivation(op, output) - pos if self.beta else None
-        s_pos = torch.div(relevance, pos.add_(eps), out=pos)
+        s_pos = torch.div(relevance, pos.add_(eps), out=pos) if eps else divide(relevance, pos, 0)
         if not self.beta:
             c = op.transpose(s_pos, a.shape, w_pos)
             return c.mul_(a) if self.alpha == 1 else c.mul_(a).mul_(self.alpha)
-        s_neg = torch.div(relevance, neg.sub_(eps), out=neg)
+        s_neg = torch.div(relevance, neg.sub_(eps), out=neg) if eps else divide(relevance, neg, 0)
         c = op.transpose(s_pos, a.shape, w_pos).mul_(self.alpha)
         c -= op.transpose(s_neg, a.shape, w_neg).mul_(self.beta)
         return c.mul_(a)
