@@ -74,6 +74,12 @@ class SoftMinRedistribution(Rule):
 
     def __call__(self, op, inputs, output, relevance):
         beta = op.beta if self.beta is None else float(self.beta)
+        if op.kind in ("softmin_pool", "softmax_pool") and beta == op.beta:
+            # the forward's log-sum-exp is the softmax's normalizer: one fused pass,
+            # softmin_β(a)_k = exp(−β (a_k + b_k − smin_β(a + b)))
+            z = inputs[0] - output if op.offset is None else \
+                torch.add(inputs[0], op.offset).sub_(output)
+            return [z.mul_(op.sign * beta).exp_().mul_(relevance)]
         return [pool_weights(inputs[0], beta, op.sign, op.offset).mul_(relevance)]
 
 

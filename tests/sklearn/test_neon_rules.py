@@ -142,7 +142,7 @@ def test_soft_min_redistribution_hand_example():
         got = SoftMinRedistribution()(op, [T(a)], op(T(a)), T(r))[0].numpy()
         np.testing.assert_allclose(got, p * 2.5, rtol=1e-14)
     q = np.exp(beta * a) / np.exp(beta * a).sum()
-    got = SoftMinRedistribution()(SoftMax(beta), [T(a)], None, T(r))[0].numpy()
+    got = SoftMinRedistribution()(SoftMax(beta), [T(a)], SoftMax(beta)(T(a)), T(r))[0].numpy()
     np.testing.assert_allclose(got, q * 2.5, rtol=1e-14)
 
 
