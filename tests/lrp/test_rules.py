@@ -354,6 +354,21 @@ def test_generic_as_zplus(ref):
     np.testing.assert_allclose(got, same, rtol=1e-12)
 
 
+def test_generic_input_modifier_on_mixed_inputs(ref):
+    """m(a) = a⁺ on the first layer (inputs of both signs): q_jk = a⁺_j w_jk, β_k = b_k and
+    R_j = a⁺_j c_j, so inputs < 0 get nothing."""
+    m = mlp("relu")
+    rule = rules.Generic(input_modifier=lambda t: t.clamp(min=0), epsilon=0.01)
+    got = explain_per_layer(m, X, [rule, rules.Epsilon(0)], [0, 1, 2])
+    x = np.array(X)
+    W, b = np.array(W1), np.array(B1)
+    R_h = ref.reference_lrp(ref.layers_of(m, (4,))[1:], np.maximum(x @ W.T + b, 0), [0, 1, 2],
+                            [("epsilon", dict(eps=0))])
+    want = np.stack([ref.share(W * ref.pos(x[n])[None], b, R_h[n], 0.01) for n in range(3)])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    assert (got[x < 0] == 0).all() and (got[x > 0] != 0).any()
+
+
 def test_generic_as_wsquare_and_zero_bias(ref):
     m = mlp("relu")
     w2 = rules.Generic(param_modifier=torch.square, input_modifier=torch.ones_like,
@@ -651,3 +666,16 @@ def test_zero_stabilizer_passes_nothing_through_zero_denominators(ref, name, a):
     expected = want(R[0].numpy())
     assert np.isfinite(expected).all()
     np.testing.assert_allclose(r[0].numpy(), expected, rtol=1e-14, atol=1e-15)
+
+
+def test_stabilizer_sign_of_zero_is_plus():
+    z = torch.tensor([0.0, 2.0, -2.0], dtype=F64)
+    np.testing.assert_array_equal(rules.stabilize(z, 0.5).numpy(), [0.5, 2.5, -2.5])
+    # a unit with z = 0 exactly that receives relevance: R_j = a_j w_j R / (0 + ε)
+    op = ops.Linear(torch.tensor([[1.0, -1.0]], dtype=F64), None)
+    a = torch.tensor([[2.0, 2.0]], dtype=F64)
+    (r,) = rules.Epsilon(0.5)(op, [a], op(a), torch.tensor([[1.0]], dtype=F64))
+    np.testing.assert_allclose(r.numpy(), [[4.0, -4.0]])
+    ra, rb = rules.Norm(0.5)(ops.Add(), [a, -a], a - a, torch.ones(1, 2, dtype=F64))
+    np.testing.assert_allclose(ra.numpy(), [[4.0, 4.0]])
+    np.testing.assert_allclose(rb.numpy(), [[-4.0, -4.0]])
