@@ -167,6 +167,14 @@ def test_pipeline_neuralizer(nh):
     assert np.abs(svm.dual_coef_.sum() * np.exp(-0.1 * o) - ss).max() / svm.offset_[0] <= TOL
     rb = lrp.explain(neon.neuralize(svm), pipe[0].transform(Xt))
     np.testing.assert_allclose(lrp.explain(g, Xt), rb, atol=1e-8 * np.abs(rb).max())
+    pca = make_pipeline(StandardScaler(), PCA(5), OneClassSVM(gamma=0.2, nu=0.1)).fit(X)
+    g = neon.neuralize(pca)
+    o = g(Xt)[:, 0]
+    ss = pca.score_samples(Xt)
+    svm = pca[-1]
+    assert np.abs(svm.dual_coef_.sum() * np.exp(-0.2 * o) - ss).max() / svm.offset_[0] <= TOL
+    r = lrp.explain(g, Xt)
+    assert np.abs(r.sum(1) - o).max() <= TOL * np.abs(o).max()
 
 
 # ------------------------------------------------------------------ 4. β → ∞
