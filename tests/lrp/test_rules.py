@@ -679,3 +679,17 @@ def test_stabilizer_sign_of_zero_is_plus():
     ra, rb = rules.Norm(0.5)(ops.Add(), [a, -a], a - a, torch.ones(1, 2, dtype=F64))
     np.testing.assert_allclose(ra.numpy(), [[4.0, 4.0]])
     np.testing.assert_allclose(rb.numpy(), [[-4.0, -4.0]])
+
+
+def test_proportional_max_refuses_dilated_pooling():
+    """Average pooling has no dilation: ProportionalMax on a dilated max-pool would pool the
+    wrong windows (it summed relevance 4 out of 1 before), so matching it is an error."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.ReLU(), nn.MaxPool2d(3, dilation=2),
+                          nn.Flatten(), nn.Linear(2, 2)).double()
+    x = torch.rand(2, 1, 7, 7, dtype=F64)
+    g = neon.from_torch(model, x)
+    composite = lrp.Composite([("maxpool", rules.ProportionalMax())])
+    with pytest.raises(rules.RuleError, match=r"node '2' \(MaxPool.*ProportionalMax"):
+        lrp.explain(g, x, composite=composite)
+    assert rules.ProportionalMax().handles(ops.MaxPool(2, 3, dilation=1))
+    lrp.explain(g, x)   # the default (winner takes all) handles it
