@@ -460,6 +460,10 @@ class ProportionalMax(Rule):
     def __init__(self, stabilizer: float = 1e-6):
         self.stabilizer = stabilizer
 
+    def handles(self, op) -> bool:
+        """Max pooling without dilation (average pooling has no dilated windows)."""
+        return super().handles(op) and all(d == 1 for d in getattr(op, "dilation", (1,)))
+
     def __call__(self, op, inputs, output, relevance):
         from neon.ops import AvgPool
 
