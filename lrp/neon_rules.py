@@ -29,7 +29,8 @@ import torch
 
 from .rules import Rule, register_default
 
-__all__ = ["SoftMinRedistribution", "Midpoint", "DistanceSplit", "pool_weights"]
+__all__ = ["SoftMinRedistribution", "Midpoint", "DistanceSplit", "pool_weights",
+           "absorbed_share"]
 
 
 def pool_weights(a: torch.Tensor, beta: float, sign: float = -1.0,
@@ -152,6 +153,18 @@ class DistanceSplit(Rule):
             w = _safe_ratio(relevance[n, k], c.sum(1))
             result.index_add_(0, n, c * w.unsqueeze(1))
         return [result]
+
+
+def absorbed_share(explanation):
+    """Per sample, the share of the explained output that no input feature received.
+
+    (f(x) − Σ_i R_i) / f(x) from an ``lrp.explain(..., return_all=True)`` result: 0 off the
+    centres, positive at a support vector / training point whose own distance unit is 0
+    (Kauffmann et al. 2020). Samples with f(x) = 0 give 0. Never NaN.
+    """
+    absorbed = sum(row["absorbed"] for row in explanation.table)
+    out = explanation.output
+    return _safe_ratio(absorbed, out)
 
 
 for _kind in SoftMinRedistribution.kinds:

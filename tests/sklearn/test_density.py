@@ -124,10 +124,10 @@ def full_precisions(est):
     return np.stack([q * np.eye(d) for q in p])
 
 
-@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("name", DATASETS + ("random",))
 @pytest.mark.parametrize("kind", TYPES)
 def test_gmm_score_samples_predict_and_conservation(nh, name, kind):
-    X = nh.standardized(name)
+    X = nh.random_data(300, 5, seed=3, shift=4.0) if name == "random" else nh.standardized(name)
     if name == "digits":
         X = X[:, X.std(0) > 0][:, :20]
     est = gmm(X, kind)

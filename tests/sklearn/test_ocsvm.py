@@ -15,6 +15,7 @@ from sklearn.svm import OneClassSVM
 
 import lrp
 import neon
+from lrp.neon_rules import absorbed_share
 from neon.graph import GraphInputError
 from neon.sklearn import UnsupportedEstimatorError
 from neon.sklearn.svm import neuralize_one_class_svm
@@ -114,6 +115,7 @@ def test_support_vectors_absorbed_share_reported(nh, gamma):
     np.testing.assert_allclose(e.relevance.sum(1) + absorbed, o, atol=TOL * o.max())
     share = absorbed / o
     assert ((share > 0) & (share <= 1 + 1e-12)).all()
+    np.testing.assert_allclose(absorbed_share(e).numpy(), share, rtol=1e-10)
     row = {r["node"]: r for r in e.table}["distance"]
     np.testing.assert_allclose(row["absorbed"].numpy(), absorbed, atol=1e-12 * o.max())
     print(f"gamma={gamma}: absorbed share at support vectors median {np.median(share):.3f}")
