@@ -257,6 +257,8 @@ class Gamma(_AffineRule):
             # denominator relu(z) + γt + ε ≥ ε divides a zero
             d = torch.relu(z).add_(t, alpha=g).add_(eps)  # z_pos + ε where z > 0
             s = torch.div(relevance, d, out=d)
+            if not eps:  # with ε = 0, a unit with z ≤ 0 and t = 0 divides 0 by 0
+                s.masked_fill_(z <= 0, 0)
             return op.transpose(s, a.shape, w_up).mul_(a)
         w_down = op.weight + g * op.weight.clamp(max=0)
         positive = z > 0
