@@ -29,16 +29,17 @@ __all__ = ["SquaredDistance", "CompetitionMin", "SoftMin", "SoftMax", "HardMin",
 
 
 def coincidence_tolerance(dtype: torch.dtype) -> float:
-    """Relative tolerance τ = eps^(1/6) (2.5e-3 in float64, 0.07 in float32).
+    """Relative tolerance τ = min(eps^(1/6), 5e-3) (2.5e-3 in float64, 5e-3 in float32).
 
     A pair with d_k ≤ τ ‖v_k‖²_w is "near": its distance and per-feature split are computed
     directly (x − v_k), not by the GEMM expansion, whose rounding error c·eps·(‖x‖² + ‖v‖²)
     (c ≈ the number of features) would swamp a small d_k: a point and its own centre give
     exactly 0 (the GEMM gives ±1e-14 in float64, ±5e-5 in float32). Unflagged pairs keep a
-    relative error below about 5·c·eps/τ (~1e-11 in float64): if ‖x‖² ≤ 4‖v‖², the error is
-    below 5·c·eps ‖v‖² < 5·c·eps d/τ; otherwise d ≥ (‖x‖ − ‖v‖)² ≥ ‖x‖²/4.
+    relative error below about 5·c·eps/τ (~1e-11 in float64, ~1e-3 in float32): if
+    ‖x‖² ≤ 4‖v‖², the error is below 5·c·eps ‖v‖² < 5·c·eps d/τ; otherwise
+    d ≥ (‖x‖ − ‖v‖)² ≥ ‖x‖²/4. The cap keeps the directly computed pairs few in float32.
     """
-    return torch.finfo(dtype).eps ** (1.0 / 6.0)
+    return min(torch.finfo(dtype).eps ** (1.0 / 6.0), 5e-3)
 
 
 class SquaredDistance(Op):
