@@ -70,6 +70,11 @@ class SquaredDistance(Op):
         Per-feature weights a (distance weights a², e.g. a folded scaler's scale).
     matrix : tensor (p, d) or (K, p, d), optional
         A shared or per-unit linear map A (e.g. a folded PCA, a Gaussian's Cholesky factor).
+    References
+    ----------
+    Kauffmann, Müller, Montavon, "Towards explaining anomalies: a deep Taylor decomposition of
+    one-class models", Pattern Recognition 101, 2020; Kauffmann et al., "From clustering to
+    cluster explanations via neural networks", IEEE TNNLS 2022.
     """
 
     kind = "squared_distance"
@@ -225,6 +230,11 @@ class CompetitionMin(Op):
     exact (f_c > 0 ⇔ c is the nearest centroid, and then f_c = second-smallest − smallest
     distance). ``beta`` is the relevance stiffness of the soft-min redistribution
     R_k = softmin_β(h_c)_k · R_c used by the rules; it does not change the forward pass.
+
+    References
+    ----------
+    Kauffmann, Esders, Ruff, Montavon, Samek, Müller, "From clustering to cluster
+    explanations via neural networks", IEEE TNNLS 2022.
     """
 
     kind = "competition_min"
@@ -296,6 +306,11 @@ class HardMin(Op):
 
     The forward is the exact minimum; β only parametrizes the soft-min redistribution of
     relevance (β = ∞: all relevance to the minimum).
+    References
+    ----------
+    Kauffmann, Müller, Montavon, "Towards explaining anomalies: a deep Taylor decomposition of
+    one-class models", Pattern Recognition 101, 2020; Kauffmann et al., "From clustering to
+    cluster explanations via neural networks", IEEE TNNLS 2022.
     """
 
     kind = "hardmin_pool"
