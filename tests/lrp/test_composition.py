@@ -61,8 +61,7 @@ def test_first_and_last_on_a_resnet(resnet):
     # the last block's conv2 and, through its identity branch, the previous block's outputs
     assert picked(g, select.last("conv")) == {"layer4.1.conv2", "layer4.0.conv2",
                                               "layer4.0.downsample.0"}
-    # the block that follows the stem reads the max-pooled input through no convolution …
-    # … but the stem is a convolution, so only conv1 is "first"
+    # the first block reads the input only through the stem convolution: not "first"
     assert "layer1.0.conv1" not in picked(g, select.first())
 
 

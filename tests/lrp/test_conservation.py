@@ -345,3 +345,36 @@ def test_residual_block_by_hand(ref):
         R_x = R_x + ref.zplus(xn, C1, b1, R_h)
         want.append(R_x)
     np.testing.assert_allclose(got, np.array(want), rtol=1e-11, atol=1e-14)
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(11)
+        self.fa, self.fb = nn.Linear(3, 5, bias=False), nn.Linear(2, 5, bias=False)
+        self.fc = nn.Linear(10, 3, bias=False)
+
+    def forward(self, a, b):
+        return self.fc(torch.cat([torch.relu(self.fa(a)), torch.relu(self.fb(b))], 1))
+
+
+def test_several_graph_inputs():
+    """A graph with two inputs: one relevance per input (tuple in, tuple out, numpy kept),
+    together conserving f(x) and each equal to its gradient × input under LRP-0."""
+    model = TwoInputs().double().eval()
+    torch.manual_seed(12)
+    a, b = torch.randn(4, 3, dtype=F64), torch.randn(4, 2, dtype=F64)
+    graph = neon.from_torch(model, (a, b))
+    target = model(a, b).argmax(1)
+    ra, rb = lrp.explain(graph, (a, b), target=target, composite=lrp0())
+    aa, bb = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
+    picked = model(aa, bb)[torch.arange(4), target]
+    ga, gb = torch.autograd.grad(picked.sum(), (aa, bb))
+    torch.testing.assert_close(ra, ga * a, rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(rb, gb * b, rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(ra.sum(1) + rb.sum(1), picked.detach(), rtol=1e-10, atol=1e-13)
+    na, nb = lrp.explain(graph, (a.numpy(), b.numpy()), target=target, composite=lrp0(),
+                         batch_size=3)
+    assert isinstance(na, np.ndarray) and isinstance(nb, np.ndarray)
+    np.testing.assert_allclose(na, ra.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(nb, rb.numpy(), rtol=1e-12)
