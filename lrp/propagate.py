@@ -119,7 +119,7 @@ def select_target(out: torch.Tensor, target) -> torch.Tensor:
 
 def _propagate(graph, xs, target, rules, return_all):
     with torch.no_grad():
-        _, values = graph.forward(*xs, keep=True)
+        values = graph.activations(*xs, validated=True)
         start = explained_node(graph)
         out = values[start]
         default = graph.meta.get("default_target")
@@ -142,7 +142,7 @@ def _propagate(graph, xs, target, rules, return_all):
                                   relevance_out=r_out, absorbed=r_in - r_out))
             for name, s in zip(node.inputs, sent):
                 relevance[name] = s if name not in relevance else relevance[name] + s
-        results = [relevance.get(name, torch.zeros_like(values[name]))
+        results = [relevance[name] if name in relevance else torch.zeros_like(values[name])
                    for name in graph.input_names]
         if return_all:
             record.update({name: r for name, r in zip(graph.input_names, results)})

@@ -224,6 +224,17 @@ class Graph(nn.Module):
                     {k: v.detach().cpu().numpy() for k, v in kept.items()})
         return out, kept
 
+    def activations(self, *xs, validated: bool = False) -> dict:
+        """Every node's value, inputs included, as a dict of tensors (no autograd graph kept
+        unless the caller enables it).
+
+        ``validated=True`` skips :meth:`check_inputs` for tensors it already returned (callers
+        that validate once and then run chunks, such as :func:`lrp.explain`).
+        """
+        if not validated:
+            xs = self.check_inputs(*xs)
+        return self._run(list(xs), True)
+
     def _run(self, xs, keep):
         values = dict(zip(self.input_names, xs))
         if keep is None:
