@@ -189,6 +189,8 @@ def explain(graph, x, target=None, composite: Composite | None = None, *,
         composite = graph.meta.get("default_composite") or Composite()
     rules = composite.assign(graph)
     n = xs[0].shape[0]
+    if n == 0:
+        raise ValueError(f"x holds no samples (shape {tuple(xs[0].shape)}); give at least one")
     chunk = n if batch_size is None else int(batch_size)
     if chunk < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
