@@ -38,11 +38,3 @@ def test_custom_composite_assigns_lrp0_to_the_last_layer(example):
     assert isinstance(assigned[last], lrp.rules.Epsilon) and assigned[last].stabilizer == 0.0
     assert isinstance(assigned[graph.nodes[0].name], lrp.rules.Flat)
 
-
-def test_empty_batch_is_refused_with_a_clear_message():
-    import lrp
-    import neon
-
-    graph = neon.neuralize(torch.nn.Sequential(torch.nn.Linear(3, 2)), torch.ones(1, 3))
-    with pytest.raises(ValueError, match="no samples"):
-        lrp.explain(graph, torch.ones(0, 3))

@@ -151,3 +151,9 @@ def test_bad_batch_size(mlp):
     for bad in (0, -2):
         with pytest.raises(ValueError, match="batch_size must be a positive integer"):
             lrp.explain(g, x, batch_size=bad)
+
+
+def test_empty_batch_is_refused_with_a_clear_message():
+    graph = neon.neuralize(torch.nn.Sequential(torch.nn.Linear(3, 2)), torch.ones(1, 3))
+    with pytest.raises(ValueError, match="no samples"):
+        lrp.explain(graph, torch.ones(0, 3))
