@@ -12,7 +12,7 @@ Run::
 
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000 \\
         .venv/bin/python benchmarks/bench_svc.py --repeats 30 --shap-repeats 3 --checks \\
-        --write benchmarks/RESULTS_svc.md
+        --write /tmp/svc.md   (then copy the figures into benchmarks/RESULTS.md)
 """
 
 from __future__ import annotations
