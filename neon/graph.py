@@ -270,8 +270,14 @@ class Graph(nn.Module):
                                           f"got dtype {x.dtype}")
                 held = self._held_dtype() or (torch.float64 if x.dtype == np.float64
                                               else torch.get_default_dtype())
-                x = torch.as_tensor(np.asarray(x, dtype=np.float64), device=self.device,
-                                    dtype=held)
+                x = np.asarray(x, dtype=np.float64)
+                if not x.flags.writeable:  # e.g. DataFrame.to_numpy(): torch would warn
+                    x = x.copy()
+                x = torch.as_tensor(x, device=self.device, dtype=held)
+            if hasattr(x, "toarray") and hasattr(x, "nnz"):
+                raise GraphInputError(f"input {spec.name!r} is a sparse matrix "
+                                      f"({type(x).__name__}); graphs take dense arrays: pass "
+                                      "x.toarray()")
             if not isinstance(x, torch.Tensor):
                 raise GraphInputError(f"input {spec.name!r}: expected a torch.Tensor or numpy "
                                       f"array, got {type(x).__name__}")

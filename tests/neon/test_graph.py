@@ -236,3 +236,21 @@ def test_build_a_graph_by_hand():
         g.add_node("m", nn.ReLU(), ["x"])
     with pytest.raises(KeyError, match="not a node"):
         g.set_output("ghost")
+
+
+def test_read_only_and_sparse_numpy_inputs():
+    import warnings
+
+    import scipy.sparse as sp
+
+    graph = neon.from_torch(torch.nn.Sequential(torch.nn.Linear(3, 2)).double(),
+                            torch.ones(1, 3, dtype=torch.float64))
+    x = np.arange(6, dtype=np.float64).reshape(2, 3)
+    x.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = graph(x)
+    expected = x @ graph[graph.output].op.weight.numpy().T + graph[graph.output].op.bias.numpy()
+    np.testing.assert_allclose(out, expected)
+    with pytest.raises(neon.GraphInputError, match="sparse matrix.*toarray"):
+        graph(sp.csr_matrix(np.ones((2, 3))))
