@@ -4,6 +4,9 @@ Every neuralizer takes ``(estimator, data=None, *, preprocessing=None, **options
 ``preprocessing`` (an :class:`AffinePreprocessing`, built by the Pipeline neuralizer from
 scalers and PCA) maps the user's raw features x to the estimator's features x' = A x + c;
 each neuralizer folds it into its first op so relevance lands on raw features.
+
+``data`` is always in the graph's input space, i.e. raw features: a neuralizer that needs
+reference data in its estimator's own space applies ``preprocessing.transform(data)``.
 """
 
 from __future__ import annotations
