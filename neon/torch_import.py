@@ -92,9 +92,13 @@ class _Importer:
         return f"{node.op} {target!r} (fx node {node.name!r}, in module {scope!r})"
 
     def unique(self, base: str) -> str:
-        count = self.calls.get(base, 0)
-        self.calls[base] = count + 1
-        return base if count == 0 else f"{base}:{count}"
+        """``base``, or ``base:k`` for its k-th repeat (or when an input took the name)."""
+        while True:
+            count = self.calls.get(base, 0)
+            self.calls[base] = count + 1
+            name = base if count == 0 else f"{base}:{count}"
+            if name not in self.graph:
+                return name
 
     def scoped(self, node: fx.Node, base: str) -> str:
         stack = node.meta.get("nn_module_stack") or {}
@@ -174,8 +178,12 @@ class _Importer:
                 f"{self.where(node)}: module type {type(module).__module__}."
                 f"{type(module).__name__} is not supported. Supported modules: "
                 f"{', '.join(sorted(t.__name__ for t in _MODULES))}")
+        tensors = list(node.args) + list(node.kwargs.values())  # self.fc(input=x) too
+        if len(tensors) != 1 or not self.is_tensor(tensors[0]):
+            raise UnsupportedOpError(f"{self.where(node)}: modules are imported when called on "
+                                     "exactly one tensor")
         op = converter(self, node, module)
-        self.add(node, self.unique(node.target), op, [node.args[0]])
+        self.add(node, self.unique(node.target), op, tensors)
 
     def call_function(self, node, fn, method=False):
         table = _METHODS if method else _FUNCTIONS
@@ -318,8 +326,13 @@ def _cat(imp, node):
     return ops.Concat(imp.dim_arg(node, bound["dim"], imp.rank(tensors[0]))), tensors
 
 
+def _first_tensor(node):
+    """The tensor a module call or function reads (positional or keyword)."""
+    return (list(node.args) + list(node.kwargs.values()))[0]
+
+
 def _flatten_op(imp, node, start_dim, end_dim, x=None):
-    rank = imp.rank(node.args[0] if x is None else x)
+    rank = imp.rank(_first_tensor(node) if x is None else x)
     start = imp.dim_arg(node, start_dim, rank)
     end = int(end_dim) + rank if int(end_dim) < 0 else int(end_dim)
     return ops.Flatten(start, end)
@@ -370,10 +383,10 @@ def _reduce(cls, base):
     return convert
 
 
-def _softmax_op(imp, node, log, dim):
+def _softmax_op(imp, node, log, dim, x=None):
     if dim is None:
         raise UnsupportedOpError(f"{imp.where(node)}: softmax without an explicit dim")
-    rank = imp.rank(node.args[0])
+    rank = imp.rank(_first_tensor(node) if x is None else x)
     dim = imp.dim_arg(node, dim, rank)
     return ops.LogSoftmax(dim) if log else ops.Softmax(dim)
 
@@ -381,7 +394,7 @@ def _softmax_op(imp, node, log, dim):
 def _softmax(log):
     def convert(imp, node):
         bound = _bind(imp.where(node), *_SOFTMAX, node.args, node.kwargs)
-        return _softmax_op(imp, node, log, bound["dim"]), [bound["input"]]
+        return _softmax_op(imp, node, log, bound["dim"], bound["input"]), [bound["input"]]
     return convert
 
 

@@ -316,3 +316,34 @@ def test_input_errors_on_imported_zoo_net():
         torch.testing.assert_close(graph(x[:, :, :33]), module(x[:, :, :33]))
     with pytest.raises(GraphInputError, match="expected 4 channels, got 3"):
         graph(x[:, :3])
+
+
+class _KeywordCall(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.soft = nn.LogSoftmax(dim=1)
+        self.flat = nn.Flatten()
+
+    def forward(self, x):
+        return self.soft(input=self.flat(input=self.fc(input=x)))
+
+
+class _NameClash(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.x = nn.Linear(3, 3)
+        self.out = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.out(self.x(x))
+
+
+@pytest.mark.parametrize("cls", [_KeywordCall, _NameClash])
+def test_keyword_inputs_and_name_clashes_import_exactly(cls):
+    torch.manual_seed(0)
+    model = cls().eval()
+    x = torch.randn(4, 3)
+    graph = neon.from_torch(model, x[:1])
+    torch.testing.assert_close(graph(x), model(x))
+    assert len(set(graph.input_names) | {n.name for n in graph.nodes}) == len(graph) + 1
