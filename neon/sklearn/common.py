@@ -57,6 +57,19 @@ def check_data(X, n_features: int | None = None, name: str = "X") -> np.ndarray:
     return X.astype(np.float64)
 
 
+def input_width(n_features: int, preprocessing, estimator_name: str = "the estimator") -> int:
+    """Number of raw input features of a graph whose estimator sees ``n_features``.
+
+    Raises ``ValueError`` when ``preprocessing`` does not output ``n_features`` features.
+    """
+    if preprocessing is None:
+        return n_features
+    if len(preprocessing.offset) != n_features:
+        raise ValueError(f"preprocessing outputs {len(preprocessing.offset)} features, but "
+                         f"{estimator_name} was fitted with {n_features}")
+    return preprocessing.n_features_in
+
+
 def as_tensor(array, dtype=torch.float64) -> torch.Tensor:
     """A float64 tensor copy of a numpy array (neuralized graphs are built in float64)."""
     return torch.as_tensor(np.array(array, dtype=np.float64), dtype=dtype)

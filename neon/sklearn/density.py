@@ -17,7 +17,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..ops_neon import SoftMin, SquaredDistance
-from .common import as_tensor, check_fitted, fold_distance
+from .common import as_tensor, check_fitted, fold_distance, input_width
 from .registry import UnsupportedEstimatorError, register_neuralizer
 from .svm import distance_pool_graph
 
@@ -124,10 +124,7 @@ def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None) -> G
     """
     check_fitted(estimator, "precisions_cholesky_")
     mu, weight, matrix, const = gmm_units(estimator)
-    if preprocessing is not None and len(preprocessing.offset) != mu.shape[1]:
-        raise ValueError(f"preprocessing outputs {len(preprocessing.offset)} features, but "
-                         f"GaussianMixture was fitted with {mu.shape[1]}")
-    n_in = mu.shape[1] if preprocessing is None else preprocessing.n_features_in
+    n_in = input_width(mu.shape[1], preprocessing, "GaussianMixture")
     graph = Graph()
     graph.add_input("x", (n_in,))
     graph.add_node("units", SquaredDistance(**fold_distance(mu, preprocessing, weight, matrix)),

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..ops_neon import CompetitionMin, SquaredDistance
-from .common import check_data, check_fitted, fold_distance
+from .common import check_data, check_fitted, fold_distance, input_width
 from .registry import register_neuralizer
 
 __all__ = ["neuralize_kmeans", "default_beta"]
@@ -67,10 +67,7 @@ def neuralize_kmeans(estimator, data=None, *, preprocessing=None, beta=None) -> 
     if centers.shape[0] < 2:
         raise ValueError(f"{type(estimator).__name__} has {centers.shape[0]} cluster: cluster "
                          "logits need at least 2 clusters")
-    if preprocessing is not None and len(preprocessing.offset) != centers.shape[1]:
-        raise ValueError(f"preprocessing outputs {len(preprocessing.offset)} features, but "
-                         f"{type(estimator).__name__} was fitted with {centers.shape[1]}")
-    n_in = centers.shape[1] if preprocessing is None else preprocessing.n_features_in
+    n_in = input_width(centers.shape[1], preprocessing, type(estimator).__name__)
     graph = Graph()
     graph.add_input("x", (n_in,))
     graph.add_node("distance", SquaredDistance(**fold_distance(centers, preprocessing)), ["x"])

@@ -29,7 +29,7 @@ import torch
 from neon.graph import Graph
 from neon.ops import Linear
 
-from .common import AffinePreprocessing, as_tensor, check_data, check_fitted
+from .common import AffinePreprocessing, as_tensor, check_data, check_fitted, input_width
 from .registry import UnsupportedEstimatorError, register_neuralizer
 from .svc_ops import KernelPower, RBFDuels, RivalMin, RootedLinear, SupportVectorDistance
 
@@ -80,6 +80,7 @@ def svc_duels(estimator) -> list:
 
 
 def _check_estimator(estimator, preprocessing):
+    """Refuse what cannot be neuralized; return the graph's input width."""
     check_fitted(estimator, ["support_vectors_", "dual_coef_"])
     kernel = estimator.kernel
     name = type(estimator).__name__
@@ -97,11 +98,7 @@ def _check_estimator(estimator, preprocessing):
         if not isinstance(preprocessing, AffinePreprocessing):
             raise TypeError("preprocessing must be a neon.sklearn.common.AffinePreprocessing, "
                             f"got {type(preprocessing).__name__}")
-        d_out = len(preprocessing.offset)
-        if d_out != n_features:
-            raise ValueError(f"the preprocessing outputs {d_out} features, but {name} was "
-                             f"fitted with {n_features}")
-    return n_features
+    return input_width(n_features, preprocessing, name)
 
 
 def _sides(index, coef, intercept):
@@ -271,11 +268,10 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
     and α = |b|. As a network, g/γ = smin_{j∈S⁻} smax_{i∈S⁺} (z_j − z_i); the pair units are
     never materialized (Bley, Kauffmann et al., arXiv:2508.03913, 2025).
     """
-    n_features = _check_estimator(estimator, preprocessing)
+    d_in = _check_estimator(estimator, preprocessing)
     kernel = estimator.kernel
     sv = _dense(estimator.support_vectors_)
     duels = svc_duels(estimator)
-    d_in = n_features if preprocessing is None else preprocessing.n_features_in
     graph = Graph()
     graph.add_input("x", (d_in,))
     last = _BUILDERS[kernel](graph, estimator, sv, duels, preprocessing)

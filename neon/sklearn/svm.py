@@ -18,7 +18,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..ops_neon import SoftMin, SquaredDistance
-from .common import as_tensor, check_fitted, fold_distance
+from .common import as_tensor, check_fitted, fold_distance, input_width
 from .registry import UnsupportedEstimatorError, register_neuralizer
 
 __all__ = ["neuralize_one_class_svm", "distance_pool_graph"]
@@ -31,10 +31,7 @@ def distance_pool_graph(points, log_alpha, gamma, preprocessing=None, weight=Non
     Shared by the one-class SVM, kernel density and Gaussian-mixture neuralizers.
     """
     points = np.asarray(points, dtype=np.float64)
-    if preprocessing is not None and len(preprocessing.offset) != points.shape[1]:
-        raise ValueError(f"preprocessing outputs {len(preprocessing.offset)} features, but the "
-                         f"estimator was fitted with {points.shape[1]}")
-    n_in = points.shape[1] if preprocessing is None else preprocessing.n_features_in
+    n_in = input_width(points.shape[1], preprocessing)
     graph = Graph()
     graph.add_input("x", (n_in,))
     op = SquaredDistance(**fold_distance(points, preprocessing, weight, matrix))
