@@ -125,8 +125,8 @@ def _propagate(graph, xs, target, rules, return_all):
         default = graph.meta.get("default_target")
         mask = select_target(out, default if target is None and default is not None else target)
         relevance = {start: out * mask}
+        explained = _per_sample(relevance[start])
         record, table = ({}, []) if return_all else (None, None)
-        inputs = set(graph.input_names)
         for node in reversed(graph.nodes):
             r = relevance.pop(node.name, None)
             if r is None:
@@ -146,9 +146,7 @@ def _propagate(graph, xs, target, rules, return_all):
                    for name in graph.input_names]
         if return_all:
             record.update({name: r for name, r in zip(graph.input_names, results)})
-            for name in inputs:
-                values.pop(name, None)
-        return results, _per_sample(out * mask), record, table
+        return results, explained, record, table
 
 
 def explain(graph, x, target=None, composite: Composite | None = None, *,

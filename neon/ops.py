@@ -12,7 +12,6 @@ respect to the input for given weights).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -530,7 +529,3 @@ class LogSoftmax(Softmax):
     def forward(self, x):
         return torch.log_softmax(x, self.dim)
 
-
-def conv_output_size(n: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """Output length of a convolution along one axis (torch's floor convention)."""
-    return math.floor((n + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1)
