@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 
 import lrp  # noqa: E402
 import neon  # noqa: E402
+from lrp.plot import heatmap  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -49,10 +50,8 @@ def plot(X, y, R, o, threshold, picks, path):
         axes[0, col].imshow(X[i].reshape(8, 8), cmap="gray_r")
         status = "outlier" if o[i] > threshold else "inlier"
         axes[0, col].set_title(f"digit {y[i]}: {status}\no = {o[i]:.2f}", fontsize=9)
-        vmax = np.abs(R[i]).max() or 1.0
-        im = axes[1, col].imshow(R[i].reshape(8, 8), cmap="bwr", vmin=-vmax, vmax=vmax)
-        axes[1, col].set_title(f"ΣR = {R[i].sum():.2f}", fontsize=9)
-        fig.colorbar(im, ax=axes[1, col], fraction=0.046, pad=0.04)
+        heatmap(R[i].reshape(8, 8), axes[1, col], title=f"ΣR = {R[i].sum():.2f}")
+        fig.colorbar(axes[1, col].images[-1], ax=axes[1, col], fraction=0.046, pad=0.04)
         for ax in axes[:, col]:
             ax.set_xticks([])
             ax.set_yticks([])

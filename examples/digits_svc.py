@@ -54,13 +54,14 @@ def plot(X, R, pred, truth, f, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from lrp.plot import heatmap
+
     n = len(X)
     fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.9))
     for k in range(n):
         axes[0, k].imshow(X[k].reshape(8, 8), cmap="gray_r", vmin=0, vmax=16)
         axes[0, k].set_title(f"true {truth[k]}\npred {pred[k]}", fontsize=8)
-        lim = np.abs(R[k]).max() or 1.0
-        axes[1, k].imshow(R[k].reshape(8, 8), cmap="bwr", vmin=-lim, vmax=lim)
+        heatmap(R[k].reshape(8, 8), axes[1, k])
         axes[1, k].set_xlabel(f"f = {f[k]:.3g}", fontsize=8)
     for ax in axes.ravel():
         ax.set_xticks([])
