@@ -5,7 +5,7 @@ per node; rules live in :mod:`lrp.rules`, composites (rule assignment in code) i
 :mod:`lrp.composites` and :mod:`lrp.select`.
 """
 
-from . import composites, neon_rules, rules, select, svc_rules  # noqa: F401 (registers rules)
+from . import composites, rules, select  # noqa: F401 (rules registers the defaults)
 from .composites import (
                          Composite,
                          EpsilonAlpha2Beta1,

@@ -7,13 +7,15 @@ The first matching entry wins; nodes no entry matches get their op kind's defaul
 
 from __future__ import annotations
 
+from neon.ops import Affine
+
 from . import select
 from .rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, RuleError, ZBox, ZPlus, default_rule
 
 __all__ = ["Composite", "EpsilonOnly", "EpsilonPlusFlat", "EpsilonGammaBox",
            "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "EpsilonPlus"]
 
-PARAMETRIZED = ("linear", "conv")
+PARAMETRIZED = ("linear", "conv")   # the kinds the presets give rules to
 
 
 def _as_selector(sel):
@@ -67,7 +69,7 @@ class Composite:
         for i, (sel, rule) in enumerate(self.rules):
             if sel(graph, node):
                 return rule, f"entry {i}: {sel!r}"
-        if self.strict and node.kind in PARAMETRIZED:
+        if self.strict and isinstance(node.op, Affine):
             raise RuleError(f"strict composite: parametrized node {node.name!r} "
                             f"({type(node.op).__name__}) matches no entry")
         return default_rule(node.op), "default"
@@ -80,7 +82,7 @@ class Composite:
             if not rule.handles(node.op):
                 raise RuleError(f"node {node.name!r} ({type(node.op).__name__}, kind "
                                 f"{node.kind!r}) was matched to {rule!r}, which handles only "
-                                f"{rule.kinds}")
+                                f"{rule.handled()}")
             assigned[node.name] = rule
         return assigned
 

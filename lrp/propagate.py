@@ -2,7 +2,7 @@
 
 1. forward with every activation kept (no autograd graph);
 2. pick the explained output (a class, one class per sample, a mask, a callable; default the
-   predicted class, or what the graph declares in ``graph.meta["default_target"]``);
+   predicted class, or what the graph declares as ``graph.default_target``);
 3. start the relevance at that output's value, R = f(x) ⊙ mask;
 4. walk the nodes in reverse topological order, each node's rule mapping the relevance of its
    output to its inputs, fan-out nodes summing what their consumers send;
@@ -122,7 +122,7 @@ def _propagate(graph, xs, target, rules, return_all):
         values = graph.activations(*xs, validated=True)
         start = explained_node(graph)
         out = values[start]
-        default = graph.meta.get("default_target")
+        default = graph.default_target
         mask = select_target(out, default if target is None and default is not None else target)
         relevance = {start: out * mask}
         explained = _per_sample(relevance[start])
@@ -160,10 +160,10 @@ def explain(graph, x, target=None, composite: Composite | None = None, *,
         A batch, batch axis first. numpy in gives numpy out; tensors in, tensors out.
     target : None, int, sequence of int, mask, or callable
         Which output to explain (see :func:`select_target`). Default: the predicted class,
-        or ``graph.meta["default_target"]`` when the graph declares one (neuralized models).
+        or ``graph.default_target`` when the graph declares one (neuralized regressors).
     composite : lrp.Composite, optional
-        Rule assignment. Default: ``graph.meta["default_composite"]`` if set, else every node
-        gets its op kind's default rule (ε = 1e-6 on Linear/Conv).
+        Rule assignment. Default: every node gets its op category's default rule
+        (ε = 1e-6 on Linear/Conv, the NEON rules on neuralized models).
     return_all : bool
         Return an :class:`Explanation` with every node's relevance and a conservation table.
     batch_size : int, optional
@@ -184,7 +184,7 @@ def explain(graph, x, target=None, composite: Composite | None = None, *,
     from_numpy = any(isinstance(v, np.ndarray) for v in xs)
     xs = graph.check_inputs(*xs)
     if composite is None:
-        composite = graph.meta.get("default_composite") or Composite()
+        composite = Composite()
     rules = composite.assign(graph)
     n = xs[0].shape[0]
     if n == 0:

@@ -8,11 +8,19 @@ layers before the output) or any predicate.
 from __future__ import annotations
 
 import fnmatch
+import weakref
 from collections.abc import Callable
 
-__all__ = ["Selector", "kind", "name", "first", "last", "where", "everything"]
+__all__ = ["Selector", "kind", "name", "first", "last", "where", "everything", "is_kind"]
 
-AFFINE = ("linear", "conv")
+AFFINE = ("linear", "conv")   # the default of first/last; subclasses match through is_kind
+
+
+def is_kind(op, kinds) -> bool:
+    """Whether ``op`` has one of ``kinds``: its own kind or the kind of a category it derives
+    from (``"affine"`` matches Linear and Conv, ``"elementwise"`` every activation)."""
+    return any(getattr(cls, "kind", None) in kinds for cls in type(op).__mro__
+               if "kind" in cls.__dict__)
 
 
 class Selector:
@@ -41,8 +49,9 @@ class Selector:
 
 
 def kind(*kinds: str) -> Selector:
-    """Nodes whose op kind is one of ``kinds`` (``"conv"``, ``"linear"``, ``"relu"``, …)."""
-    return Selector(lambda g, n: n.kind in kinds, f"kind{kinds}")
+    """Nodes whose op kind is one of ``kinds`` (``"conv"``, ``"linear"``, ``"relu"``, …), or
+    whose op derives from a category of that kind (``"affine"``, ``"elementwise"``, …)."""
+    return Selector(lambda g, n: is_kind(n.op, kinds), f"kind{kinds}")
 
 
 def name(*patterns: str) -> Selector:
@@ -73,34 +82,41 @@ def _frontier(graph, kinds, forward: bool) -> set:
         nxt = graph.structure.successors(current) if forward else \
             graph.structure.predecessors(current)
         for other in nxt:
-            if graph[other].kind in kinds:
+            if is_kind(graph[other].op, kinds):
                 found.add(other)
             else:
                 stack.append(other)
-    if not forward and graph.output in graph._nodes and graph[graph.output].kind in kinds:
+    if not forward and graph.is_op_node(graph.output) and is_kind(graph[graph.output].op,
+                                                                  kinds):
         found = {graph.output}
     return found
 
 
 def first(*kinds: str) -> Selector:
-    """The first layers: nodes of ``kinds`` (default Linear/Conv) that read the input
-    through no other node of those kinds (for a sequential net, its first layer)."""
+    """The first layers: nodes of ``kinds`` (default Linear/Conv and their subclasses) that
+    read the input through no other node of those kinds (for a sequential net, its first
+    layer)."""
     kinds = kinds or AFFINE
     return Selector(lambda g, n: n.name in _cached(g, ("first", kinds), True, kinds),
                     f"first{kinds}")
 
 
 def last(*kinds: str) -> Selector:
-    """The last layers: nodes of ``kinds`` (default Linear/Conv) that reach the output
-    through no other node of those kinds."""
+    """The last layers: nodes of ``kinds`` (default Linear/Conv and their subclasses) that
+    reach the output through no other node of those kinds."""
     kinds = kinds or AFFINE
     return Selector(lambda g, n: n.name in _cached(g, ("last", kinds), False, kinds),
                     f"last{kinds}")
 
 
+_FRONTIERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _cached(graph, key, forward, kinds):
-    cache = graph.__dict__.setdefault("_selector_cache", {})
-    token = (key, len(graph), graph.output)
+    """The frontier, computed once per graph and graph version (a weak cache outside it)."""
+    cache = _FRONTIERS.setdefault(graph, {})
+    token = (key, graph.version)
     if token not in cache:
+        cache.clear() if len(cache) > 64 else None
         cache[token] = _frontier(graph, kinds, forward)
     return cache[token]

@@ -6,12 +6,13 @@ scikit-learn estimator) into a :class:`neon.Graph` of exact torch ops, which eve
 """
 
 from . import ops
-from .graph import Graph, GraphInputError, InputSpec, Node
+from .graph import Graph, GraphInputError, GraphLintError, InputSpec, Node
 from .neuralize import neuralize
 from .rewrites import canonicalize
 from .sklearn.registry import register_neuralizer
-from .torch_import import TraceError, UnsupportedOpError, from_torch
+from .torch_import import TraceError, UnsupportedOpError, from_torch, register_converter
 
-__all__ = ["Graph", "Node", "InputSpec", "GraphInputError", "ops", "neuralize", "from_torch",
-           "canonicalize", "UnsupportedOpError", "TraceError", "register_neuralizer"]
+__all__ = ["Graph", "Node", "InputSpec", "GraphInputError", "GraphLintError", "ops",
+           "neuralize", "from_torch", "canonicalize", "UnsupportedOpError", "TraceError",
+           "register_neuralizer", "register_converter"]
 __version__ = "0.1.0"

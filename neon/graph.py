@@ -5,11 +5,18 @@ A :class:`Graph` holds
 * graph inputs (:class:`InputSpec`: name and per-sample shape, ``None`` for free axes),
 * nodes (:class:`Node`: name, op, names of the nodes it reads), structure kept in a
   :class:`networkx.DiGraph`, the topological order computed once and cached,
-* one output node, and ``meta``: what a model's importer or neuralizer wants methods to know
-  (the default explained output, the source estimator, …).
+* one output node,
+* what the importer or neuralizer declares about the model, as typed attributes
+  (:attr:`Graph.source`, :attr:`Graph.explained`, :attr:`Graph.output_labels`,
+  :attr:`Graph.feature_names`, :attr:`Graph.default_target`, :attr:`Graph.conserves`;
+  set with :meth:`Graph.declare`), and ``meta`` for numbers specific to one neuralizer
+  (β, γ, thresholds).
 
 Every call site is its own node, so a module applied twice gives two nodes
-(``layer1.0.relu``, ``layer1.0.relu:1``).
+(``layer1.0.relu``, ``layer1.0.relu:1``). The ops are registered as submodules under their
+node names (``graph.state_dict()`` keys read ``ops.layer1/0/conv1.weight``: torch reserves
+``.`` for nesting, so it is written ``/``), and ``to``, ``apply``, ``state_dict`` and
+``load_state_dict`` behave as for any ``nn.Module``.
 """
 
 from __future__ import annotations
@@ -23,13 +30,34 @@ import numpy as np
 import torch
 from torch import nn
 
+from .naming import unique_name
 from .ops import Op
 
-__all__ = ["Graph", "Node", "InputSpec", "GraphInputError"]
+__all__ = ["Graph", "Node", "InputSpec", "GraphInputError", "GraphLintError"]
+
+#: What importers and neuralizers may declare about a graph (see :meth:`Graph.declare`).
+DECLARATIONS = ("source", "explained", "output_labels", "feature_names", "default_target",
+                "conserves")
 
 
 class GraphInputError(ValueError):
     """An input does not fit the graph (rank, channels, features, dtype, NaN/inf)."""
+
+
+class GraphLintError(ValueError):
+    """The graph breaks one of its invariants (see :meth:`Graph.lint`)."""
+
+
+class _Scope(nn.Module):
+    """The container of a graph's ops, keyed by node name (:meth:`Graph.op_key`)."""
+
+
+def _module_key(name: str) -> str:
+    """A node name as a submodule name: ``.`` written ``/``, and suffixed by ``_`` where it
+    would shadow an attribute of ``nn.Module`` (``type``, ``float``, …) or already ends in
+    ``_`` (so the map stays one-to-one)."""
+    key = name.replace("/", "//").replace(".", "/")
+    return key + "_" if hasattr(_Scope, key) or key.endswith("_") else key
 
 
 @dataclass(frozen=True)
@@ -75,15 +103,62 @@ class Graph(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.ops = nn.ModuleList()
+        self.ops = _Scope()
         self.structure = nx.DiGraph()
         self.input_specs: list[InputSpec] = []
         self.output: str | None = None
         self.aliases: dict[str, str] = {}
         self.meta: dict = {}
+        self.source = None
+        self.explained: str | None = None
+        self.output_labels = None
+        self.feature_names: list[str] | None = None
+        self.default_target = None
+        self.conserves: bool = False
+        self.version = 0
         self._nodes: dict[str, Node] = {}
         self._order: list[Node] | None = None
         self._rank: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ declarations
+    def declare(self, **facts) -> Graph:
+        """Record what the importer or neuralizer knows about the model; returns the graph.
+
+        Parameters
+        ----------
+        source : object
+            The model the graph was made from (the fitted estimator or pipeline, the module's
+            class name for torch imports).
+        explained : str
+            What the default explained output is, in words (shown to users).
+        output_labels : sequence
+            One label per output column, of the estimator's own type (``classes_`` for
+            classifiers, cluster indices for k-means); ``lrp.explain`` reads targets as these.
+        feature_names : sequence of str
+            One name per input feature (tabular graphs).
+        default_target : callable or None
+            ``out -> mask`` used when ``lrp.explain`` gets ``target=None``.
+        conserves : bool
+            Whether the default rules conserve relevance exactly (up to shares absorbed at
+            coincident points), so that ``neon.testing.check_neuralizer`` checks it.
+        """
+        unknown = sorted(set(facts) - set(DECLARATIONS))
+        if unknown:
+            raise TypeError(f"Graph.declare got unknown fact(s) {unknown}; known: "
+                            f"{', '.join(DECLARATIONS)}")
+        if facts.get("feature_names") is not None:
+            names = [str(n) for n in facts["feature_names"]]
+            width = self.input_specs[0].shape[0] if self.input_specs and len(
+                self.input_specs[0].shape) == 1 else None
+            if width is not None and len(names) != width:
+                raise ValueError(f"{len(names)} feature names for an input of {width} "
+                                 "features")
+            facts["feature_names"] = names
+        if facts.get("output_labels") is not None:
+            facts["output_labels"] = np.asarray(facts["output_labels"])
+        for key, value in facts.items():
+            setattr(self, key, value)
+        return self
 
     # ------------------------------------------------------------------ building
     def add_input(self, name: str, shape: Iterable) -> str:
@@ -91,7 +166,7 @@ class Graph(nn.Module):
         self._check_new_name(name)
         self.input_specs.append(InputSpec(name, tuple(shape)))
         self.structure.add_node(name)
-        self._order = None
+        self._changed()
         return name
 
     def add_node(self, name: str, op: Op, inputs: Iterable[str], **meta) -> str:
@@ -106,13 +181,31 @@ class Graph(nn.Module):
         if op.arity is not None and len(inputs) != op.arity:
             raise ValueError(f"node {name!r}: {type(op).__name__} takes {op.arity} input(s), "
                              f"got {len(inputs)}")
-        self.ops.append(op)
+        self._register_op(name, op)
         self._nodes[name] = Node(name, op, inputs, dict(meta))
         self.structure.add_node(name)
         for i in inputs:
             self.structure.add_edge(i, name)
-        self._order = None
+        self._changed()
         return name
+
+    def _register_op(self, name: str, op: Op) -> None:
+        """Register ``op`` as the submodule ``ops[op_key(name)]``."""
+        self.ops.add_module(_module_key(name), op)
+
+    def op_key(self, name: str) -> str:
+        """The key of node ``name``'s op in ``graph.ops`` and in ``state_dict`` (after
+        ``ops.``): the node name with ``.`` written ``/`` (torch reserves ``.`` for nesting),
+        suffixed by ``_`` where it would shadow an ``nn.Module`` attribute (``type``)."""
+        return _module_key(self.resolve(name))
+
+    def _changed(self) -> None:
+        self._order = None
+        self.version += 1
+
+    def unique_name(self, base: str) -> str:
+        """``base``, or ``base:1``, ``base:2``, … : the first name no node or input has."""
+        return unique_name(base, self)
 
     def set_output(self, name: str) -> None:
         """Declare which node's value ``graph(x)`` returns."""
@@ -120,6 +213,49 @@ class Graph(nn.Module):
         if name not in self.structure:
             raise KeyError(f"output {name!r} is not a node of the graph")
         self.output = name
+        self._changed()
+
+    def lint(self) -> Graph:
+        """Check the graph's invariants; raise :class:`GraphLintError` naming each broken one.
+
+        Checked: at least one input and an output that is a node; the structure is acyclic;
+        every node reads only existing nodes, with the arity its op declares, and its edges
+        match ``inputs``; names are unique non-empty strings (inputs and nodes together);
+        every op is registered under its node name; aliases point at existing nodes and
+        form no cycle. Returns the graph, so ``graph.lint()`` chains.
+        """
+        problems = []
+        if not self.input_specs:
+            problems.append("the graph has no input")
+        names = self.input_names + list(self._nodes)
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            problems.append(f"duplicate names {dup}")
+        if self.output is None:
+            problems.append("no output is set (call set_output)")
+        elif self.output not in self.structure:
+            problems.append(f"output {self.output!r} is not a node")
+        if not nx.is_directed_acyclic_graph(self.structure):
+            problems.append(f"the structure has a cycle: {nx.find_cycle(self.structure)}")
+        registered = dict(self.ops.named_children())
+        for node in self._nodes.values():
+            missing = [i for i in node.inputs if i not in self.structure]
+            if missing:
+                problems.append(f"node {node.name!r} reads {missing}, which no node produces")
+            if node.op.arity is not None and len(node.inputs) != node.op.arity:
+                problems.append(f"node {node.name!r}: {type(node.op).__name__} takes "
+                                f"{node.op.arity} input(s), has {len(node.inputs)}")
+            if set(self.structure.predecessors(node.name)) != set(node.inputs):
+                problems.append(f"node {node.name!r}: edges do not match its inputs")
+            if registered.get(self.op_key(node.name)) is not node.op:
+                problems.append(f"node {node.name!r}: its op is not registered under its name")
+        for alias in self.aliases:
+            target = self.resolve(alias)
+            if target not in self.structure:
+                problems.append(f"alias {alias!r} points at {target!r}, which is not a node")
+        if problems:
+            raise GraphLintError("graph lint failed:\n  " + "\n  ".join(problems))
+        return self
 
     def _check_new_name(self, name):
         if not isinstance(name, str) or not name:
@@ -148,6 +284,10 @@ class Graph(nn.Module):
 
     def __contains__(self, name) -> bool:
         return self.resolve(name) in self.structure
+
+    def is_op_node(self, name: str) -> bool:
+        """Whether ``name`` (after aliases) is an op node (not a graph input)."""
+        return self.resolve(name) in self._nodes
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -320,7 +460,14 @@ class Graph(nn.Module):
         new.output = self.output
         new.aliases = dict(self.aliases)
         new.meta = copy.deepcopy(self.meta, memo)
+        new.copy_declarations(self, memo)
         return new
+
+    def copy_declarations(self, other: Graph, memo=None) -> None:
+        """Take ``other``'s declarations (the source model is shared, not copied)."""
+        for key in DECLARATIONS:
+            value = getattr(other, key)
+            setattr(self, key, value if key == "source" else copy.deepcopy(value, memo))
 
     # ------------------------------------------------------------------ reports
     def summary(self, example=None) -> str:

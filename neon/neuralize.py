@@ -32,9 +32,6 @@ def neuralize(model, data=None, **options):
         from .torch_import import from_torch
 
         return from_torch(model, data, **options)
-    try:
-        from .sklearn import neuralize_estimator
-    except ImportError as err:  # pragma: no cover - until the scikit-learn neuralizers land
-        raise TypeError(f"cannot neuralize {type(model).__name__}: only torch.nn.Module is "
-                        f"supported in this build ({err})") from err
+    from .sklearn import neuralize_estimator
+
     return neuralize_estimator(model, data, **options)

@@ -26,7 +26,7 @@ def draw_graph(graph, ax=None, *, labels: bool = True, font_size: float = 7.0):
     if ax is None:
         height = max(3.0, 0.35 * (1 - min(y for _, y in pos.values())))
         _, ax = plt.subplots(figsize=(6, min(height, 40)))
-    colors = [_COLORS.get(graph[n].kind, "#999999") if n in graph._nodes else "#222222"
+    colors = [_COLORS.get(graph[n].kind, "#999999") if graph.is_op_node(n) else "#222222"
               for n in structure.nodes]
     nx.draw_networkx(structure, pos=pos, ax=ax, node_color=colors, node_size=120,
                      with_labels=labels, font_size=font_size, arrows=True, arrowsize=6)

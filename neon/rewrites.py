@@ -43,6 +43,7 @@ def rebuild(graph: Graph, replace: dict | None = None, remove: dict | None = Non
         new.add_node(node.name, op, [target(i) for i in node.inputs], **node.meta)
     new.output = target(graph.output)
     new.meta = dict(graph.meta)
+    new.copy_declarations(graph)
     return new.to(graph.device)
 
 
@@ -64,12 +65,12 @@ def fold_batchnorm(graph: Graph, *, copy_ops: bool = True) -> Graph:
     for node in graph.nodes:
         if node.kind != "batchnorm":
             continue
-        src = graph[node.inputs[0]] if node.inputs[0] in graph._nodes else None
-        if src is None or src.kind not in ("linear", "conv") or src.name in replace:
+        src = graph[node.inputs[0]] if graph.is_op_node(node.inputs[0]) else None
+        if src is None or not isinstance(src.op, (ops.Linear, ops.Conv)) or src.name in replace:
             continue
         if len(graph.consumers(src.name)) != 1 or src.name == graph.output:
             continue
-        if src.kind == "linear" and len(src.meta.get("shape", (0,))) != 1:
+        if isinstance(src.op, ops.Linear) and len(src.meta.get("shape", (0,))) != 1:
             continue
         replace[src.name] = _fold(src.op, node.op)
         remove[node.name] = src.name

@@ -4,6 +4,11 @@
 the example to learn shapes and shape-valued expressions (``x.size(0)``), and turns every call
 site into one IR node. Importing never guesses: a module, function or method it does not know
 raises :class:`UnsupportedOpError` naming it, where it is called, and what is supported.
+
+Converters are found through the class hierarchy: a subclass of a supported module that keeps
+its parent's ``forward`` is converted like its parent; one that overrides ``forward`` is
+traced through (its own code is imported). :func:`register_converter` adds converters for
+user modules and functions.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from torch import nn
 from . import ops
 from .graph import Graph
 
-__all__ = ["from_torch", "UnsupportedOpError", "TraceError"]
+__all__ = ["from_torch", "register_converter", "Call", "UnsupportedOpError", "TraceError"]
 
 
 class UnsupportedOpError(TypeError):
@@ -80,7 +85,6 @@ class _Importer:
         self.values = values            # fx node -> example value (tensor or python value)
         self.names: dict[fx.Node, str] = {}
         self.graph = Graph()
-        self.calls: dict[str, int] = {}
         self.modules = dict(gm.named_modules())
 
     # ---------------------------------------------------------------- helpers
@@ -93,12 +97,7 @@ class _Importer:
 
     def unique(self, base: str) -> str:
         """``base``, or ``base:k`` for its k-th repeat (or when an input took the name)."""
-        while True:
-            count = self.calls.get(base, 0)
-            self.calls[base] = count + 1
-            name = base if count == 0 else f"{base}:{count}"
-            if name not in self.graph:
-                return name
+        return self.graph.unique_name(base)
 
     def scoped(self, node: fx.Node, base: str) -> str:
         stack = node.meta.get("nn_module_stack") or {}
@@ -172,7 +171,7 @@ class _Importer:
 
     def call_module(self, node):
         module = self.modules[node.target]
-        converter = _MODULES.get(type(module))
+        converter = _module_converter(module)
         if converter is None:
             raise UnsupportedOpError(
                 f"{self.where(node)}: module type {type(module).__module__}."
@@ -294,6 +293,33 @@ _MODULES: dict[type, Callable] = {
     nn.Softmax: _softmax_module,
     nn.LogSoftmax: _softmax_module,
 }
+
+
+def _module_converter(module: nn.Module):
+    """The converter for ``module``: the nearest class in its hierarchy with one, provided the
+    module still runs that class's ``forward`` (an overridden ``forward`` is traced instead)."""
+    for cls in type(module).__mro__:
+        converter = _MODULES.get(cls)
+        if converter is not None:
+            return converter if type(module).forward is cls.forward else None
+    return None
+
+
+class _Root(nn.Module):
+    """Holds a bare leaf module (``from_torch(nn.Linear(5, 2), x)``) so it can be traced; the
+    node is named after the module's class (``linear``)."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.name = type(module).__name__.lower()
+        self.add_module(self.name, module)
+
+    @property
+    def wrapped(self) -> nn.Module:
+        return getattr(self, self.name)
+
+    def forward(self, x):
+        return self.wrapped(x)
 
 
 # ----------------------------------------------------------------------- function converters
@@ -516,7 +542,7 @@ class _Tracer(fx.Tracer):
     """Keeps every module the importer converts as a leaf; traces through the rest."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return type(m) in _MODULES or super().is_leaf_module(m, qualname)
+        return _module_converter(m) is not None or super().is_leaf_module(m, qualname)
 
 
 def _trace(module: nn.Module) -> fx.GraphModule:
@@ -568,6 +594,8 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"from_torch expects a torch.nn.Module, got {type(module).__name__}")
+    if _module_converter(module) is not None:   # a bare leaf module: trace it inside a root
+        module = _Root(module)
     inputs = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
     for x in inputs:
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
@@ -589,9 +617,112 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
     graph = graph.to(device=first.device, dtype=first.dtype)
     graph.meta["example_input"] = tuple(x[:1].detach().clone() for x in inputs) \
         if len(inputs) > 1 else first[:1].detach().clone()
-    graph.meta["source"] = type(module).__name__
+    graph.declare(source=type(module.wrapped if isinstance(module, _Root) else module).__name__)
     if canonicalize:
         from .rewrites import canonicalize as _canonicalize
 
         graph = _canonicalize(graph, copy_ops=False)  # the uncanonicalized graph is dropped
     return graph
+
+
+# ------------------------------------------------------------------------- extension point
+
+class Call:
+    """What a user converter learns about one call site (see :func:`register_converter`).
+
+    Attributes
+    ----------
+    where : str
+        The call site in words, for error messages ("call_module 'block' (fx node …)").
+    args, kwargs
+        The call's arguments: constants evaluated on the example (``x.size(1)`` is an int),
+        tensors computed from the input replaced by their example values.
+    tensors : list of torch.Tensor
+        The example values of the tensor arguments, in order; the op the converter returns is
+        applied to them in this order.
+    output : torch.Tensor
+        The call's example output (batch of 2).
+    """
+
+    def __init__(self, imp, node: fx.Node):
+        self.where = imp.where(node)
+        self._tensor_nodes = [a for a in _flat_args(node) if imp.is_tensor(a)]
+        self.tensors = [imp.values[a] for a in self._tensor_nodes]
+        self.args = tuple(_example(imp, a) for a in node.args)
+        self.kwargs = {k: _example(imp, v) for k, v in node.kwargs.items()}
+        self.output = imp.values[node]
+
+
+def _flat_args(node: fx.Node) -> list:
+    out = []
+    for a in list(node.args) + list(node.kwargs.values()):
+        out.extend(a if isinstance(a, (list, tuple)) else [a])
+    return out
+
+
+def _example(imp, arg):
+    if isinstance(arg, fx.Node):
+        return imp.values[arg]
+    if isinstance(arg, (list, tuple)):
+        return type(arg)(_example(imp, a) for a in arg)
+    return arg
+
+
+def _checked_op(op, call: Call) -> ops.Op:
+    if not isinstance(op, ops.Op):
+        raise UnsupportedOpError(f"{call.where}: the registered converter returned "
+                                 f"{type(op).__name__}, not a neon.ops.Op")
+    return op
+
+
+def register_converter(target):
+    """Register how a module type or a function is imported; a decorator.
+
+    Parameters
+    ----------
+    target : nn.Module subclass, function, or method name (str)
+        A module class: ``converter(module, call) -> Op``, applied to the module's input; it
+        also serves subclasses that keep the class's ``forward``. A function (``torch.erf``)
+        or a tensor method name (``"erf"``): ``converter(call) -> Op``, applied to the call's
+        tensor arguments in order (``call.tensors``). ``call`` is a :class:`Call`.
+
+    Returns
+    -------
+    The decorator, which returns the converter unchanged.
+
+    Examples
+    --------
+    >>> class Scale(nn.Module):
+    ...     def __init__(self, s): super().__init__(); self.s = nn.Parameter(s)
+    ...     def forward(self, x): return x * self.s
+    >>> @neon.register_converter(Scale)
+    ... def _(module, call):
+    ...     return neon.ops.ElementwiseAffine(module.s.detach(), torch.zeros_like(module.s))
+
+    Notes
+    -----
+    The importer checks nothing about the op's math: the graph reproduces the module only if
+    the converter's op computes what the module computes. ``neon.from_torch`` output can be
+    compared with the module's own on the example (the project's tests do so for every
+    built-in converter).
+    """
+    if isinstance(target, type) and issubclass(target, nn.Module):
+        def decorate(fn):
+            def convert(imp, node, module):
+                return _checked_op(fn(module, Call(imp, node)), Call(imp, node))
+            _MODULES[target] = convert
+            return fn
+        return decorate
+    if callable(target) or isinstance(target, str):
+        table = _METHODS if isinstance(target, str) else _FUNCTIONS
+        base = target if isinstance(target, str) else getattr(target, "__name__", "call")
+
+        def decorate(fn):
+            def convert(imp, node):
+                call = Call(imp, node)
+                return _checked_op(fn(call), call), call._tensor_nodes
+            table[target] = (base, convert)
+            return fn
+        return decorate
+    raise TypeError(f"register_converter takes a module class, a function or a method name, "
+                    f"got {target!r}")

@@ -1,7 +1,7 @@
 """Neuralizers for KernelDensity (gaussian kernel) and GaussianMixture.
 
 Both are soft-min pools over distance units (Kauffmann et al., Pattern Recognition 2020;
-NEON.md "Kernel density and Gaussian mixtures"):
+docs/neon.md "Kernel density and Gaussian mixtures"):
 
 * KernelDensity: the one-class network over the training points with α_j = w_j / Σw and
   γ = 1/(2h²): o(x) = smin_γ(‖x − x_j‖² − γ⁻¹ log α_j) and
@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph
-from ..ops_neon import SoftMin, SquaredDistance
-from .common import as_tensor, check_fitted, fold_distance, input_width
+from ..ops import SoftMin, SquaredDistance
+from .builders import distance_pool_graph, fold_distance, input_width
 from .registry import UnsupportedEstimatorError, register_neuralizer
-from .svm import distance_pool_graph
+from .validation import as_tensor, check_data, check_fitted
 
 __all__ = ["neuralize_kernel_density", "neuralize_gaussian_mixture", "gmm_units"]
 
@@ -31,7 +31,8 @@ def neuralize_kernel_density(estimator, data=None, *, preprocessing=None) -> Gra
     Parameters
     ----------
     estimator : KernelDensity, fitted, kernel='gaussian', euclidean metric
-    data : ignored
+    data : array (n, d), optional
+        Not needed by the network; validated like every neuralizer's reference data.
     preprocessing : AffinePreprocessing, optional
         Folded into the distances (the density relation then holds in the estimator's space).
 
@@ -57,6 +58,8 @@ def neuralize_kernel_density(estimator, data=None, *, preprocessing=None) -> Gra
         raise UnsupportedEstimatorError(
             f"KernelDensity with metric={metric!r} cannot be neuralized; supported: euclidean")
     points = np.asarray(estimator.tree_.data, dtype=np.float64)
+    if data is not None:
+        check_data(data, input_width(points.shape[1], preprocessing, "KernelDensity"), "data")
     w = estimator.tree_.sample_weight
     w = np.ones(len(points)) if w is None else np.asarray(w, dtype=np.float64)
     keep = w > 0
@@ -66,9 +69,10 @@ def neuralize_kernel_density(estimator, data=None, *, preprocessing=None) -> Gra
     graph = distance_pool_graph(points, np.log(w / w.sum()), gamma, preprocessing)
     dim = points.shape[1]
     bias = 0.5 * dim * np.log(2 * np.pi * h * h)
-    graph.meta.update(
-        estimator=estimator, gamma=gamma, beta=gamma, bandwidth=h, bias=float(bias),
-        preprocessing=preprocessing,
+    graph.meta.update(gamma=gamma, beta=gamma, bandwidth=h, bias=float(bias),
+                      preprocessing=preprocessing)
+    graph.declare(
+        source=estimator, conserves=True,
         explained=("outlierness o(x) = -1/gamma log sum_j a_j exp(-gamma ||x - x_j||^2), "
                    "a_j = w_j / sum w, gamma = 1/(2 h^2); -score_samples(x) = gamma o(x) + bias"))
     return graph
@@ -120,20 +124,23 @@ def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None) -> G
 
     References
     ----------
-    Kauffmann, Müller, Montavon, Pattern Recognition 101, 2020 (NEON); NEON.md.
+    Kauffmann, Müller, Montavon, Pattern Recognition 101, 2020 (NEON); docs/neon.md.
     """
     check_fitted(estimator, "precisions_cholesky_")
     mu, weight, matrix, const = gmm_units(estimator)
     n_in = input_width(mu.shape[1], preprocessing, "GaussianMixture")
+    if data is not None:
+        check_data(data, n_in, "data")
     graph = Graph()
     graph.add_input("x", (n_in,))
     graph.add_node("units", SquaredDistance(**fold_distance(mu, preprocessing, weight, matrix)),
                    ["x"])
     graph.add_node("neg_log_density", SoftMin(1.0, as_tensor(const)), ["units"])
     graph.set_output("neg_log_density")
-    graph.meta.update(
-        estimator=estimator, beta=1.0, component_constants=const, bias=0.0,
-        preprocessing=preprocessing,
+    graph.meta.update(beta=1.0, component_constants=const, bias=0.0,
+                      preprocessing=preprocessing)
+    graph.declare(
+        source=estimator, conserves=True,
         explained="-log p(x) = -score_samples(x) = smin_1(h_k), h_k = 0.5 (x-mu_k)' P_k (x-mu_k)"
                   " + const_k")
     return graph

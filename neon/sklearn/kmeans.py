@@ -1,15 +1,15 @@
 """Neuralizer for k-means (KMeans, MiniBatchKMeans).
 
 The network of Kauffmann et al., "From clustering to cluster explanations via neural
-networks", IEEE TNNLS 2022, in fused form: one :class:`~neon.ops_neon.SquaredDistance` op
+networks", IEEE TNNLS 2022, in fused form: one :class:`~neon.ops.SquaredDistance` op
 (d_k = ‖x − μ_k‖² for all N × K pairs, one GEMM) and one
-:class:`~neon.ops_neon.CompetitionMin` op giving every cluster's logit
+:class:`~neon.ops.CompetitionMin` op giving every cluster's logit
 
     f_c(x) = min_{k≠c} (d_k(x) − d_c(x)),
 
 so f_c > 0 exactly for the assigned cluster and argmax_c f_c = ``predict``. Explained by
 default: the assigned cluster's logit, with the soft-min redistribution (stiffness β) and
-the midpoint rule (:mod:`lrp.neon_rules`).
+the midpoint rule (:mod:`lrp.rules.neon`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph
-from ..ops_neon import CompetitionMin, SquaredDistance
-from .common import check_data, check_fitted, fold_distance, input_width
+from ..ops import CompetitionMin, SquaredDistance, check_beta
+from .builders import fold_distance, input_width
 from .registry import register_neuralizer
+from .validation import check_data, check_fitted
 
 __all__ = ["neuralize_kmeans", "default_beta"]
 
@@ -55,7 +56,9 @@ def neuralize_kmeans(estimator, data=None, *, preprocessing=None, beta=None) -> 
     -------
     Graph
         Input ``x`` (N, d), output ``logits`` (N, K) with f_c = min_{k≠c} (d_k − d_c).
-        ``meta``: ``estimator``, ``beta``, ``beta_source``, ``explained``.
+        Declares ``source``, ``explained``, ``output_labels`` (the cluster indices
+        0 … K−1, as ``predict`` returns them) and ``conserves``; ``meta``: ``beta``,
+        ``beta_source``.
 
     References
     ----------
@@ -74,16 +77,17 @@ def neuralize_kmeans(estimator, data=None, *, preprocessing=None, beta=None) -> 
     graph.add_node("logits", CompetitionMin(1.0), ["distance"])
     graph.set_output("logits")
     source = "given"
+    if beta is not None:
+        beta = check_beta(beta)
+    data = None if data is None else check_data(data, n_in, "data")
     if beta is None and data is not None:
-        beta, source = default_beta(graph, check_data(data, n_in, "data")), "data"
+        beta, source = default_beta(graph, data), "data"
     elif beta is None:
         beta, source = 1.0, "default (no data given)"
     graph["logits"].op.beta = float(beta)
-    if not graph["logits"].op.beta > 0:
-        raise ValueError(f"beta must be positive, got {beta}")
-    graph.meta.update(
-        estimator=estimator, beta=float(beta), beta_source=source,
-        preprocessing=preprocessing,
+    graph.meta.update(beta=float(beta), beta_source=source, preprocessing=preprocessing)
+    graph.declare(
+        source=estimator, output_labels=np.arange(centers.shape[0]), conserves=True,
         explained=("cluster logits f_c(x) = min_{k≠c} ‖x − μ_k‖² − ‖x − μ_c‖² (on the "
                    "estimator's features); f_c > 0 iff x is assigned to c; the default target "
                    "is the assigned cluster (argmax)"))

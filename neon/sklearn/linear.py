@@ -21,14 +21,13 @@ layer-wise relevance propagation", PLoS ONE 2015.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from .common import as_tensor, check_data, check_fitted
-from .preprocessing import add_preprocessing_nodes, fold_into_linear
+from .builders import add_first_linear, all_outputs, finish_graph, start_graph
 from .registry import register_neuralizer
+from .validation import check_fitted
 
 __all__ = ["neuralize_linear_classifier", "neuralize_linear_regressor", "CLASSIFIERS",
-           "REGRESSORS", "all_outputs", "start_graph", "finish_graph"]
+           "REGRESSORS"]
 
 CLASSIFIERS = ("LogisticRegression", "LogisticRegressionCV", "LinearSVC", "RidgeClassifier",
                "RidgeClassifierCV", "SGDClassifier", "Perceptron")
@@ -37,131 +36,7 @@ REGRESSORS = ("LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "Elast
               "LinearSVR")
 
 
-def all_outputs(out: torch.Tensor) -> torch.Tensor:
-    """Default target of regressors: every output column, a mask M = 1.
-
-    The propagation then starts at R = y(x) ⊙ M, so Σ_i R_i explains Σ_t y_t(x) (one target
-    for a single-output regressor). Reference: Bach et al., PLoS ONE 2015.
-
-    Parameters
-    ----------
-    out : torch.Tensor of shape (N, T)
-
-    Returns
-    -------
-    torch.Tensor of ones, shaped like ``out``
-    """
-    return torch.ones_like(out)
-
-
-# ----------------------------------------------------------------------------- shared helpers
-
-def start_graph(estimator, data, preprocessing, n_features: int):
-    """A graph with input ``x`` of raw features (x' = A x + c is added later).
-
-    The graph's input has d_in = A's column count (raw features) when ``preprocessing`` is
-    given, else the estimator's feature count. Reference: NEON.md, "Pipelines and
-    preprocessing".
-
-    Parameters
-    ----------
-    estimator : fitted estimator
-    data : array-like or None
-        Reference data in raw-feature space (validated: dense, finite, feature count).
-    preprocessing : AffinePreprocessing or None
-        x' = A x + c from a pipeline; its output size must equal ``n_features``.
-    n_features : int
-        Number of features the estimator was fitted on.
-
-    Returns
-    -------
-    graph : Graph
-    source : str
-        The node the estimator's first op reads (the input ``x``).
-    """
-    from ..graph import Graph
-
-    d_in = n_features
-    if preprocessing is not None:
-        d_out = np.asarray(preprocessing.offset).shape[0]
-        if d_out != n_features:
-            raise ValueError(f"the preprocessing gives {d_out} features, but "
-                             f"{type(estimator).__name__} was fitted with {n_features}")
-        d_in = preprocessing.n_features_in
-    if data is not None:
-        check_data(data, d_in, name="data")
-    graph = Graph()
-    graph.add_input("x", (d_in,))
-    return graph, "x"
-
-
-def finish_graph(graph, estimator, preprocessing, output: str, **meta):
-    """Set the output node and the meta entries every linear/MLP graph carries.
-
-    Parameters
-    ----------
-    graph : Graph
-    estimator : fitted estimator
-    preprocessing : AffinePreprocessing or None
-    output : str
-        The node whose value is the graph's output (the explained logits/predictions).
-    **meta
-        Further entries (``task``, ``explained``, ``link``, ``output_labels``,
-        ``default_target``).
-
-    Returns
-    -------
-    Graph
-        With ``meta``: ``estimator``, ``estimator_name``, ``preprocessing`` (the map x' = A x + c
-        or None), ``preprocessing_steps`` (names), ``example_input`` (zeros (1, d)) and
-        ``feature_names`` when the estimator has ``feature_names_in_``.
-    """
-    graph.set_output(output)
-    d_in = graph.input_specs[0].shape[0]
-    graph.meta.update(
-        estimator=estimator, estimator_name=type(estimator).__name__,
-        preprocessing=preprocessing,
-        preprocessing_steps=tuple(preprocessing.steps) if preprocessing is not None else (),
-        example_input=torch.zeros(1, d_in, dtype=torch.float64), **meta)
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is not None and preprocessing is None:
-        graph.meta["feature_names"] = [str(n) for n in names]
-    return graph
-
-
-def add_first_linear(graph, source, name, weight, bias, preprocessing, fold: bool, **meta):
-    """Add the estimator's first ``Linear`` op z = W x' + b, after the preprocessing nodes.
-
-    With ``fold=True`` the preprocessing is folded in instead: z = (W A) x + (W c + b), one op
-    on raw features (relevance then measured against x = 0 by LRP-0/ε). Reference: NEON.md,
-    "Pipelines and preprocessing".
-
-    Parameters
-    ----------
-    graph : Graph
-    source : str
-        The node it reads (before any preprocessing nodes).
-    name : str
-        Node name of the Linear op.
-    weight, bias : ndarray of shapes (k, d) and (k,)
-    preprocessing : AffinePreprocessing or None
-    fold : bool
-    **meta
-        Node meta.
-
-    Returns
-    -------
-    str
-        The Linear node's name.
-    """
-    from ..ops import Linear
-
-    if fold:
-        weight, bias = fold_into_linear(weight, bias, preprocessing)
-    else:
-        source = add_preprocessing_nodes(graph, preprocessing, source)
-    return graph.add_node(name, Linear(as_tensor(weight), as_tensor(bias)), [source], **meta)
-
+# ----------------------------------------------------------------------------- parameters
 
 def _parameters(estimator):
     """(W, b) as float64 arrays of shapes (k, d) and (k,), checked finite."""

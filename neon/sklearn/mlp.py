@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import as_tensor, check_fitted
-from .linear import add_first_linear, all_outputs, finish_graph, start_graph
+from .builders import add_first_linear, all_outputs, finish_graph, start_graph
 from .registry import UnsupportedEstimatorError, register_neuralizer
+from .validation import as_tensor, check_fitted
 
 __all__ = ["neuralize_mlp"]
 

@@ -7,7 +7,7 @@
    clipping, MaxAbsScaler, RobustScaler, PCA; 'passthrough'/None is the identity; nested
    Pipelines are flattened); consecutive maps are composed with
    :meth:`AffinePreprocessing.then` into one
-   :class:`~neon.sklearn.preprocessing.StepwisePreprocessing`;
+   :class:`~neon.sklearn.preprocessing.AffinePreprocessing` that keeps its parts;
 2. the final estimator's registered neuralizer, called with ``preprocessing=`` that map, so
    the graph reads the user's raw features and relevance lands on them.
 
@@ -19,9 +19,9 @@ IEEE TNNLS 2022 (neuralizing preprocessing with the model).
 
 from __future__ import annotations
 
-from .common import check_data, check_fitted
 from .preprocessing import chain_preprocessing, step_preprocessing, supported_steps
-from .registry import UnsupportedEstimatorError, find_neuralizer, register_neuralizer
+from .registry import UnsupportedEstimatorError, register_neuralizer
+from .validation import check_data, check_fitted
 
 __all__ = ["neuralize_pipeline"]
 
@@ -63,6 +63,8 @@ def _step_part(name, step):
 
 
 def _final_neuralizer(name, estimator):
+    from . import find_neuralizer
+
     try:
         return find_neuralizer(estimator)
     except UnsupportedEstimatorError as err:
@@ -92,9 +94,11 @@ def neuralize_pipeline(pipeline, data=None, *, preprocessing=None, **options):
     Returns
     -------
     Graph
-        The final estimator's network reading raw features; ``meta["pipeline"]`` is the
-        pipeline, ``meta["preprocessing_steps"]`` the names of the preprocessing steps,
-        ``meta["preprocessing"]`` their composed :class:`StepwisePreprocessing`.
+        The final estimator's network reading raw features. Declares ``source`` = the
+        pipeline (its outputs are what the graph reproduces) and ``feature_names`` from its
+        ``feature_names_in_``; ``meta["pipeline"]`` is the pipeline, ``meta["final_step"]`` the
+        final step's name, ``meta["preprocessing_steps"]`` the names of the preprocessing
+        steps, ``meta["preprocessing"]`` their composed :class:`AffinePreprocessing`.
 
     Raises
     ------
@@ -115,12 +119,11 @@ def neuralize_pipeline(pipeline, data=None, *, preprocessing=None, **options):
         raise UnsupportedEstimatorError(
             f"the final step {final_name!r} of the pipeline is 'passthrough': there is no "
             "estimator to neuralize")
-    parts = list(preprocessing.pieces() if hasattr(preprocessing, "pieces")
-                 else [preprocessing] if preprocessing is not None else [])
+    parts = list(preprocessing.pieces() if preprocessing is not None else [])
     parts += [p for p in (_step_part(n, s) for n, s in steps[:-1]) if p is not None]
     if data is not None:
         d_in = parts[0].n_features_in if parts else getattr(pipeline, "n_features_in_", None)
-        check_data(data, d_in, name="data")
+        data = check_data(data, d_in, name="data")
     neuralizer = _final_neuralizer(final_name, final)
     total = chain_preprocessing(parts)
     graph = neuralizer(final, data, preprocessing=total, **options)
@@ -128,6 +131,7 @@ def neuralize_pipeline(pipeline, data=None, *, preprocessing=None, **options):
                       preprocessing_steps=tuple(n for p in parts for n in p.steps))
     graph.meta.setdefault("preprocessing", total)
     names = getattr(pipeline, "feature_names_in_", None)
+    graph.declare(source=pipeline)
     if names is not None:
-        graph.meta["feature_names"] = [str(n) for n in names]
+        graph.declare(feature_names=names)
     return graph

@@ -3,8 +3,8 @@
 Each supported step is an affine map x' = A x + c of its input (A diagonal for the scalers,
 dense for PCA). :func:`step_preprocessing` converts one fitted step,
 :func:`chain_preprocessing` composes consecutive steps into one
-:class:`StepwisePreprocessing` (an :class:`~neon.sklearn.common.AffinePreprocessing` that also
-keeps its parts, so a neuralizer can give every step its own node), and
+:class:`AffinePreprocessing` that also keeps its parts (so a neuralizer can give every step
+its own node), and
 :func:`add_preprocessing_nodes` adds those nodes to a graph.
 
 Reference points (what relevance is measured against)
@@ -12,7 +12,7 @@ Reference points (what relevance is measured against)
 A per-feature step x'_i = s_i x_i + t_i becomes an ``ElementwiseAffine`` node whose default
 LRP rule is Pass, so raw feature i gets exactly the relevance of x'_i. A linear model then gives
 w_i (s_i x_i + t_i): the reference point is the root x₀_i = −t_i / s_i (the training mean for
-StandardScaler), not 0 (NEON.md, "Tests that hold the neuralizers honest", 3).
+StandardScaler), not 0 (docs/neon.md, "Tests that hold the neuralizers honest", 3).
 
 PCA, z = D P (x − μ) (P = ``components_``, μ = ``mean_``, D = diag(1/√λ) when whitened, else
 I), becomes a centering node x − μ (Pass) followed by a bias-free ``Linear`` D P. LRP-ε on it
@@ -34,41 +34,109 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import AffinePreprocessing, as_tensor
 from .registry import UnsupportedEstimatorError
+from .validation import as_tensor
 
-__all__ = ["StepwisePreprocessing", "step_preprocessing", "chain_preprocessing",
+__all__ = ["AffinePreprocessing", "step_preprocessing", "chain_preprocessing",
            "add_preprocessing_nodes", "fold_into_linear", "supported_steps"]
 
 
 @dataclass
-class StepwisePreprocessing(AffinePreprocessing):
-    """An :class:`AffinePreprocessing` x' = A x + c that remembers its steps.
-
-    It is the composition of ``parts`` (x ↦ parts[-1](… parts[0](x))), so every neuralizer can
-    use it as the plain map (``scale``/``matrix``/``offset``); the linear and MLP neuralizers
-    also read ``parts`` and ``root`` to give each step its own node (see the module notes).
+class AffinePreprocessing:
+    """The preprocessing x' = A x + c of a pipeline, in raw-feature coordinates.
 
     Attributes
     ----------
+    offset : ndarray of shape (d_out,)
+        c.
+    scale : ndarray of shape (d_in,), or None
+        The diagonal of A for per-feature scalers (StandardScaler, MinMaxScaler, …).
+    matrix : ndarray of shape (d_out, d_in), or None
+        A; ``None`` when the map is per-feature (then see ``scale``).
+    steps : tuple of str
+        Names of the pipeline steps it came from (for messages and node names).
     root : ndarray of shape (d_in,), or None
-        A point x₀ with A x₀ + c = 0 (for PCA its ``mean_``): the reference point of a dense
-        step, when the step knows a natural one.
-    parts : tuple of StepwisePreprocessing
-        The single steps, in pipeline order (empty for a single step).
+        A point x₀ with A x₀ + c = 0 that the step knows (PCA: its ``mean_``): the reference
+        point of a dense step, and the anchor of its preimages (:meth:`preimage`).
+    parts : tuple of AffinePreprocessing
+        The single steps of a composition, in pipeline order (empty for a single step).
 
     Notes
     -----
-    x' = A x + c = A_k(… (A_1 x + c_1) …) + c_k. Reference: NEON.md, "Pipelines and
+    x' = A x + c = A_k(… (A_1 x + c_1) …) + c_k. Reference: docs/neon.md, "Pipelines and
     preprocessing"; Kauffmann et al., IEEE TNNLS 2022.
     """
 
+    offset: np.ndarray
+    scale: np.ndarray | None = None
+    matrix: np.ndarray | None = None
+    steps: tuple = ()
     root: np.ndarray | None = None
     parts: tuple = ()
+
+    @property
+    def is_diagonal(self) -> bool:
+        return self.matrix is None
+
+    @property
+    def n_features_in(self) -> int:
+        return len(self.scale) if self.is_diagonal else self.matrix.shape[1]
 
     def pieces(self) -> tuple:
         """The single steps (``(self,)`` for a single step)."""
         return self.parts or (self,)
+
+    def dense(self) -> np.ndarray:
+        """A as a dense (d_out, d_in) matrix."""
+        return np.diag(self.scale) if self.is_diagonal else self.matrix
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """x' = A x + c, row-wise."""
+        return (X * self.scale if self.is_diagonal else X @ self.matrix.T) + self.offset
+
+    def then(self, other: AffinePreprocessing) -> AffinePreprocessing:
+        """The composition x ↦ other(self(x)) (its parts are not kept; see
+        :func:`chain_preprocessing`)."""
+        if self.is_diagonal and other.is_diagonal:
+            return AffinePreprocessing(other.scale * self.offset + other.offset,
+                                       scale=self.scale * other.scale,
+                                       steps=self.steps + other.steps)
+        a2 = other.dense()
+        return AffinePreprocessing(a2 @ self.offset + other.offset,
+                                   matrix=a2 @ self.dense(), steps=self.steps + other.steps)
+
+    def preimage(self, points) -> np.ndarray:
+        """Raw-feature points v with A v + c = u for each row u of ``points``: the one preimage
+        policy of every neuralizer (why: :class:`neon.ops.SquaredDistance`).
+
+        The steps are inverted one at a time, last first. A per-feature step is inverted
+        exactly (a feature with scale 0 is invisible to the model; its coordinate is set to
+        0). A dense step takes the point of the fibre nearest to its root x₀,
+        v = x₀ + A⁺(u − c − A x₀): for PCA (x₀ = ``mean_``) exactly ``inverse_transform``;
+        without a known root, x₀ is the least-norm root, which makes v the least-norm
+        preimage A⁺(u − c). Raises ``ValueError`` when a point is not in the range of A.
+        """
+        points = np.asarray(points, dtype=np.float64)
+        for part in reversed(self.pieces()):
+            points = part._invert(points)
+        return points
+
+    def _invert(self, points):
+        if self.is_diagonal:
+            s = np.asarray(self.scale, dtype=np.float64)
+            return np.divide(points - self.offset, s, out=np.zeros_like(points * s),
+                             where=s != 0)
+        a = np.asarray(self.matrix, dtype=np.float64)
+        x0 = _root(self)
+        x0 = np.zeros(a.shape[1]) if x0 is None else x0
+        target = points - self.offset - x0 @ a.T
+        pre = x0 + target @ np.linalg.pinv(a).T
+        resid = np.abs(pre @ a.T + self.offset - points).max(initial=0.0)
+        if resid > 1e-8 * max(1.0, np.abs(points).max(initial=0.0)):
+            raise ValueError(f"preprocessing {self.steps}: the estimator's centres are not in "
+                             "the range of the linear map, so its distances are not a "
+                             "quadratic form on raw features")
+        return pre
 
 
 # ----------------------------------------------------------------------------- converters
@@ -117,7 +185,7 @@ def _pca(step, name):
         scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
         matrix = matrix / scale[:, None]
     mean = np.asarray(step.mean_, dtype=np.float64)
-    return StepwisePreprocessing(-matrix @ mean, matrix=matrix, steps=(name,), root=mean)
+    return AffinePreprocessing(-matrix @ mean, matrix=matrix, steps=(name,), root=mean)
 
 
 def supported_steps() -> list[str]:
@@ -126,7 +194,7 @@ def supported_steps() -> list[str]:
     return sorted(_DIAGONAL) + ["PCA", "'passthrough' / None"]
 
 
-def step_preprocessing(name: str, step) -> StepwisePreprocessing | None:
+def step_preprocessing(name: str, step) -> AffinePreprocessing | None:
     """The affine map of one fitted pipeline step (``None`` for 'passthrough').
 
     Parameters
@@ -137,7 +205,7 @@ def step_preprocessing(name: str, step) -> StepwisePreprocessing | None:
 
     Returns
     -------
-    StepwisePreprocessing or None
+    AffinePreprocessing or None
 
     Raises
     ------
@@ -164,15 +232,15 @@ def step_preprocessing(name: str, step) -> StepwisePreprocessing | None:
         scale, offset = _DIAGONAL[kind](step)
     except UnsupportedEstimatorError as err:
         raise UnsupportedEstimatorError(f"pipeline step {name!r}: {err}") from None
-    return StepwisePreprocessing(np.asarray(offset, dtype=np.float64),
-                                 scale=np.asarray(scale, dtype=np.float64), steps=(name,))
+    return AffinePreprocessing(np.asarray(offset, dtype=np.float64),
+                               scale=np.asarray(scale, dtype=np.float64), steps=(name,))
 
 
-def chain_preprocessing(parts) -> StepwisePreprocessing | None:
+def chain_preprocessing(parts) -> AffinePreprocessing | None:
     """Compose single steps x ↦ parts[-1](… parts[0](x)) into one map that keeps them.
 
     x ↦ A_k(… (A_1 x + c_1) …) + c_k = A x + c with A = A_k ⋯ A_1 (diagonal while every step
-    is). Reference: NEON.md, "Pipelines and preprocessing".
+    is). Reference: docs/neon.md, "Pipelines and preprocessing".
 
     Parameters
     ----------
@@ -181,7 +249,7 @@ def chain_preprocessing(parts) -> StepwisePreprocessing | None:
 
     Returns
     -------
-    StepwisePreprocessing or None
+    AffinePreprocessing or None
         ``None`` for no steps, the step itself for one.
     """
     parts = tuple(parts)
@@ -192,8 +260,8 @@ def chain_preprocessing(parts) -> StepwisePreprocessing | None:
     total = parts[0]
     for part in parts[1:]:
         total = total.then(part)
-    return StepwisePreprocessing(total.offset, scale=total.scale, matrix=total.matrix,
-                                 steps=total.steps, parts=parts)
+    return AffinePreprocessing(total.offset, scale=total.scale, matrix=total.matrix,
+                               steps=total.steps, parts=parts)
 
 
 # ----------------------------------------------------------------------------- graph nodes
@@ -210,13 +278,6 @@ def _root(part) -> np.ndarray | None:
     return x0 if exact else None
 
 
-def _node_name(graph, wanted: str) -> str:
-    name, i = wanted, 1
-    while name in graph:
-        name, i = f"{wanted}:{i}", i + 1
-    return name
-
-
 def add_preprocessing_nodes(graph, preprocessing, source: str) -> str:
     """Add one node (or two) per preprocessing step after node ``source``; return the last.
 
@@ -231,8 +292,7 @@ def add_preprocessing_nodes(graph, preprocessing, source: str) -> str:
     ----------
     graph : Graph
     preprocessing : AffinePreprocessing or None
-        A :class:`StepwisePreprocessing` gives one node (or two) per step; a plain map is one
-        step.
+        Its :meth:`~AffinePreprocessing.pieces` give one node (or two) each.
     source : str
         The node the preprocessing reads (the graph input).
 
@@ -245,10 +305,8 @@ def add_preprocessing_nodes(graph, preprocessing, source: str) -> str:
 
     if preprocessing is None:
         return source
-    parts = preprocessing.pieces() if isinstance(preprocessing, StepwisePreprocessing) \
-        else (preprocessing,)
-    for part in parts:
-        name = _node_name(graph, "_".join(part.steps) or "preprocessing")
+    for part in preprocessing.pieces():
+        name = graph.unique_name("_".join(part.steps) or "preprocessing")
         if part.is_diagonal:
             op = ElementwiseAffine(as_tensor(part.scale), as_tensor(part.offset))
             source = graph.add_node(name, op, [source], role="preprocessing")
@@ -259,7 +317,7 @@ def add_preprocessing_nodes(graph, preprocessing, source: str) -> str:
             source = graph.add_node(name, op, [source], role="preprocessing")
             continue
         center = ElementwiseAffine(as_tensor(np.ones_like(x0)), as_tensor(-x0))
-        source = graph.add_node(_node_name(graph, f"{name}.center"), center, [source],
+        source = graph.add_node(graph.unique_name(f"{name}.center"), center, [source],
                                 role="preprocessing")
         source = graph.add_node(name, Linear(as_tensor(part.matrix), None), [source],
                                 role="preprocessing")
@@ -270,7 +328,7 @@ def fold_into_linear(weight: np.ndarray, bias: np.ndarray, preprocessing):
     """Fold x' = A x + c into z = W x' + b: returns (W A, W c + b).
 
     The folded op reads raw features directly; LRP rules on it measure relevance against
-    x = 0 (LRP-0/ε) rather than the scalers' roots. Reference: NEON.md, "Pipelines and
+    x = 0 (LRP-0/ε) rather than the scalers' roots. Reference: docs/neon.md, "Pipelines and
     preprocessing".
 
     Parameters

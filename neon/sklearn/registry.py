@@ -1,23 +1,25 @@
-"""The registry of scikit-learn neuralizers (importing it does not import scikit-learn).
+"""The registry of scikit-learn neuralizers: a leaf module (it imports nothing of the package,
+and importing it does not import scikit-learn).
 
 Supporting a new estimator type is one decorated function::
 
     @neon.register_neuralizer("KMeans", "MiniBatchKMeans")
     def kmeans(estimator, data=None, **options) -> neon.Graph: ...
 
-Keys are estimator classes or class names; lookup walks the estimator's MRO, so a subclass
-finds its parent's neuralizer unless it registers its own.
+Keys are estimator classes or class names; lookup (:func:`neon.sklearn.find_neuralizer`)
+walks the estimator's MRO, so a subclass finds its parent's neuralizer unless it registers its
+own. A neuralizer takes ``(estimator, data=None, *, preprocessing=None, **options)``, validates
+``data`` when given, reproduces the estimator's outputs and declares what it explains
+(:meth:`neon.Graph.declare`); ``neon.testing.check_neuralizer`` checks all of that.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["register_neuralizer", "find_neuralizer", "supported_estimators",
-           "UnsupportedEstimatorError"]
+__all__ = ["register_neuralizer", "registered", "UnsupportedEstimatorError"]
 
 _REGISTRY: dict[object, Callable] = {}
-_BUILTINS_LOADED = False
 
 
 class UnsupportedEstimatorError(TypeError):
@@ -29,35 +31,20 @@ def register_neuralizer(*keys):
     (estimator classes or class names)."""
     if not keys:
         raise TypeError("register_neuralizer needs at least one estimator class or class name")
+    for key in keys:
+        if not isinstance(key, (str, type)):
+            raise TypeError(f"register_neuralizer keys are estimator classes or class names, "
+                            f"got {key!r}")
 
     def decorate(fn):
+        if not callable(fn):
+            raise TypeError(f"register_neuralizer decorates a function, got {fn!r}")
         for key in keys:
             _REGISTRY[key] = fn
         return fn
     return decorate
 
 
-def _load_builtins():
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        from . import builtins  # noqa: F401  (registers the built-in neuralizers)
-
-
-def find_neuralizer(estimator) -> Callable:
-    """The neuralizer registered for ``estimator``'s class (or a base class)."""
-    _load_builtins()
-    for cls in type(estimator).__mro__:
-        for key in (cls, cls.__name__):
-            if key in _REGISTRY:
-                return _REGISTRY[key]
-    raise UnsupportedEstimatorError(
-        f"{type(estimator).__name__} cannot be neuralized: no neuralizer is registered for it. "
-        f"Supported: {', '.join(supported_estimators())}. Register one with "
-        "@neon.register_neuralizer.")
-
-
-def supported_estimators() -> list[str]:
-    """Names of the estimator types with a registered neuralizer."""
-    _load_builtins()
-    return sorted({k if isinstance(k, str) else k.__name__ for k in _REGISTRY})
+def registered() -> dict:
+    """The registry as it stands (keys: classes or class names; values: neuralizers)."""
+    return dict(_REGISTRY)

@@ -2,7 +2,7 @@
 
 Reference: Bley, Kauffmann et al., "Explaining kernel SVMs with neuralization",
 arXiv:2508.03913, 2025 (the two-class and multi-class network), and Kauffmann, Montavon et al.
-(neuralization-propagation). Design notes: NEON.md, "Two-class and multi-class SVC/NuSVC".
+(neuralization-propagation). Design notes: docs/neon.md, "Two-class and multi-class SVC/NuSVC".
 
 Every one-vs-one duel (a, b), a < b, has decision_ab(x) = Σ_i c_i k(x, u_i) + b_ab, positive
 voting for class a (the binary estimator's ``decision_function`` is −decision_01).
@@ -26,12 +26,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neon.graph import Graph
-from neon.ops import Linear
-
-from .common import AffinePreprocessing, as_tensor, check_data, check_fitted, input_width
+from ..graph import Graph
+from ..ops import Linear, Power, RBFDuels, RivalMin, RootedLinear, SquaredDistance, check_beta
+from .builders import fold_distance, input_width
+from .preprocessing import AffinePreprocessing
 from .registry import UnsupportedEstimatorError, register_neuralizer
-from .svc_ops import KernelPower, RBFDuels, RivalMin, RootedLinear, SupportVectorDistance
+from .validation import as_tensor, check_data, check_fitted
 
 __all__ = ["neuralize_svc", "svc_duels"]
 
@@ -96,7 +96,8 @@ def _check_estimator(estimator, preprocessing):
     n_features = int(estimator.n_features_in_)
     if preprocessing is not None:
         if not isinstance(preprocessing, AffinePreprocessing):
-            raise TypeError("preprocessing must be a neon.sklearn.common.AffinePreprocessing, "
+            raise TypeError("preprocessing must be a "
+                            "neon.sklearn.preprocessing.AffinePreprocessing, "
                             f"got {type(preprocessing).__name__}")
     return input_width(n_features, preprocessing, name)
 
@@ -119,18 +120,6 @@ def _pad(rows, fill, dtype):
 # ----------------------------------------------------------------------------- networks
 
 
-def _distance_op(centers, preprocessing):
-    if preprocessing is None:
-        return SupportVectorDistance(as_tensor(centers))
-    pre = preprocessing
-    anchor = getattr(pre, "root", None)
-    return SupportVectorDistance(
-        as_tensor(centers), offset=as_tensor(pre.offset),
-        scale=None if not pre.is_diagonal else as_tensor(pre.scale),
-        matrix=None if pre.is_diagonal else as_tensor(pre.matrix),
-        anchor=None if anchor is None or pre.is_diagonal else as_tensor(anchor))
-
-
 def _rbf_duels_op(gamma, duels):
     sides = [_sides(*d[2:]) for d in duels]
     for (a, b, *_), (pi, _, ni, _, b0) in zip(duels, sides):
@@ -149,7 +138,7 @@ def _rbf_duels_op(gamma, duels):
 
 
 def _build_rbf(graph, estimator, sv, duels, preprocessing):
-    graph.add_node("distance", _distance_op(sv, preprocessing), ["x"])
+    graph.add_node("distance", SquaredDistance(**fold_distance(sv, preprocessing)), ["x"])
     graph.add_node("duels", _rbf_duels_op(estimator._gamma, duels), ["distance"])
     return "duels"
 
@@ -159,25 +148,6 @@ def _fold(weight, bias, preprocessing):
     if preprocessing is None:
         return weight, bias
     return weight @ preprocessing.dense(), weight @ preprocessing.offset + bias
-
-
-def _preimage(points, preprocessing):
-    """Raw-space points whose preprocessed value is ``points``.
-
-    A⁺(m − c) for a diagonal A; for a dense A with a null space (PCA), the preimage nearest to
-    the preprocessing's reference point x₀ (``root``, A x₀ + c = 0, e.g. the PCA mean):
-    x₀ + A⁺(m − c − A x₀).
-    """
-    if preprocessing is None:
-        return points
-    if preprocessing.is_diagonal:   # a zero scale drops its feature: any preimage, take 0
-        s = preprocessing.scale
-        return np.divide(points - preprocessing.offset, s, out=np.zeros_like(points * s),
-                         where=s != 0)
-    a = preprocessing.matrix
-    x0 = getattr(preprocessing, "root", None)
-    x0 = np.zeros(a.shape[1]) if x0 is None else np.asarray(x0, dtype=np.float64)
-    return x0 + (points - preprocessing.offset - x0 @ a.T) @ np.linalg.pinv(a).T
 
 
 def _linear_root(w, b, ref):
@@ -198,7 +168,7 @@ def _build_linear(graph, estimator, sv, duels, preprocessing):
         biases.append(b)
         roots.append(_linear_root(w, b, ref))
     w, b = _fold(np.array(weights), np.array(biases), preprocessing)
-    root = _preimage(np.array(roots), preprocessing)
+    root = np.array(roots) if preprocessing is None else preprocessing.preimage(np.array(roots))
     graph.add_node("duels", RootedLinear(as_tensor(w), as_tensor(b), as_tensor(root)), ["x"])
     return "duels"
 
@@ -207,7 +177,7 @@ def _build_poly(graph, estimator, sv, duels, preprocessing):
     gamma, coef0, degree = float(estimator._gamma), float(estimator.coef0), estimator.degree
     w1, b1 = _fold(gamma * sv, np.full(len(sv), coef0), preprocessing)
     graph.add_node("kernel", Linear(as_tensor(w1), as_tensor(b1)), ["x"])
-    graph.add_node("power", KernelPower(int(degree)), ["kernel"])
+    graph.add_node("power", Power(int(degree)), ["kernel"])
     w2 = np.zeros((len(duels), len(sv)))
     for k, (*_, index, coef, _) in enumerate(duels):
         w2[k, index] = coef
@@ -229,7 +199,7 @@ _MEANING = {
 def _default_beta(graph, data, n_features):
     if data is None:
         return 1.0
-    out = graph.forward(check_data(data, n_features, "data"))
+    out = graph.forward(data)
     scale = float(np.mean(np.abs(out.max(1))))
     return 1.0 / scale if np.isfinite(scale) and scale > 0 else 1.0
 
@@ -269,6 +239,9 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
     never materialized (Bley, Kauffmann et al., arXiv:2508.03913, 2025).
     """
     d_in = _check_estimator(estimator, preprocessing)
+    if beta is not None:
+        beta = check_beta(beta)
+    data = None if data is None else check_data(data, d_in, "data")
     kernel = estimator.kernel
     sv = _dense(estimator.support_vectors_)
     duels = svc_duels(estimator)
@@ -282,13 +255,18 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
     if beta is None and len(estimator.classes_) > 2:
         rivals.beta = _default_beta(graph, data, d_in)
     graph.meta.update(
-        estimator=type(estimator).__name__, kernel=kernel, classes=np.array(estimator.classes_),
+        kernel=kernel, classes=np.array(estimator.classes_),
         duels=[(a, b) for a, b, *_ in duels], beta=rivals.beta,
         gamma=float(getattr(estimator, "_gamma", np.nan)),
         preprocessing=preprocessing,
         duel_value=_MEANING[kernel],
-        output=("f_c = min over rivals j of the duel g_cj (g_ba = −g_ab): class c against its "
-                "strongest rival; f_c > 0 iff c wins every one-vs-one duel; two classes: "
-                "[−g, g] with g of the sign of decision_function"),
         reference="Bley, Kauffmann et al., arXiv:2508.03913 (2025)")
+    graph.declare(
+        source=estimator, output_labels=np.array(estimator.classes_),
+        explained=("f_c = min over rivals j of the duel g_cj (g_ba = −g_ab): class c against its "
+                   "strongest rival; f_c > 0 iff c wins every one-vs-one duel; two classes: "
+                   "[−g, g] with g of the sign of decision_function"))
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and preprocessing is None:
+        graph.declare(feature_names=names)
     return graph

@@ -6,7 +6,7 @@ u_j, h_j = ‖x − u_j‖² − γ⁻¹ log α_j, pooled by an exact soft minim
 
     o(x) = smin_γ(h) = −γ⁻¹ log Σ_j α_j exp(−γ ‖x − u_j‖²),
 
-computed in the log domain (:class:`~neon.ops_neon.SoftMin`). With α normalized to sum to 1
+computed in the log domain (:class:`~neon.ops.SoftMin`). With α normalized to sum to 1
 (the paper's choice, default) o ≥ 0 and ``score_samples(x) = (Σα) exp(−γ o(x))``; with the raw
 α, ``score_samples(x) = exp(−γ o(x))``. Outlier (``predict`` = −1) ⇔ o(x) > threshold,
 ``graph.meta["threshold"]`` = −γ⁻¹ log(ρ / Σα) (normalized) or −γ⁻¹ log ρ (raw).
@@ -16,30 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Graph
-from ..ops_neon import SoftMin, SquaredDistance
-from .common import as_tensor, check_fitted, fold_distance, input_width
+from .builders import distance_pool_graph, input_width
 from .registry import UnsupportedEstimatorError, register_neuralizer
+from .validation import check_data, check_fitted
 
-__all__ = ["neuralize_one_class_svm", "distance_pool_graph"]
-
-
-def distance_pool_graph(points, log_alpha, gamma, preprocessing=None, weight=None,
-                        matrix=None) -> Graph:
-    """x → distance (N, S) → outlierness (N, 1): o = smin_γ(d_j − γ⁻¹ log α_j).
-
-    Shared by the one-class SVM, kernel density and Gaussian-mixture neuralizers.
-    """
-    points = np.asarray(points, dtype=np.float64)
-    n_in = input_width(points.shape[1], preprocessing)
-    graph = Graph()
-    graph.add_input("x", (n_in,))
-    op = SquaredDistance(**fold_distance(points, preprocessing, weight, matrix))
-    graph.add_node("distance", op, ["x"])
-    graph.add_node("outlierness", SoftMin(gamma, as_tensor(-np.asarray(log_alpha) / gamma)),
-                   ["distance"])
-    graph.set_output("outlierness")
-    return graph
+__all__ = ["neuralize_one_class_svm"]
 
 
 def _check_kernel(estimator):
@@ -57,7 +38,7 @@ def _check_kernel(estimator):
 
 @register_neuralizer("OneClassSVM")
 def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
-                            normalize: bool = True) -> Graph:
+                            normalize: bool = True):
     """A :class:`neon.Graph` computing the one-class SVM's outlierness o(x).
 
     Parameters
@@ -65,8 +46,8 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
     estimator : OneClassSVM, fitted, kernel='rbf'
         u_j = ``support_vectors_``, α_j = ``dual_coef_[0]``, γ = ``_gamma``,
         ρ = ``offset_``.
-    data : ignored
-        Accepted for the common neuralizer signature.
+    data : array (n, d), optional
+        Not needed by the network; validated like every neuralizer's reference data.
     preprocessing : AffinePreprocessing, optional
         Folded into the distances (weighted distance, or a quadratic form for PCA).
     normalize : bool
@@ -86,7 +67,11 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
     """
     _check_kernel(estimator)
     check_fitted(estimator, "support_vectors_")
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be True or False, got {normalize!r}")
     sv = np.asarray(estimator.support_vectors_, dtype=np.float64)
+    if data is not None:
+        check_data(data, input_width(sv.shape[1], preprocessing, "OneClassSVM"), "data")
     alpha = np.asarray(estimator.dual_coef_, dtype=np.float64).ravel()
     keep = alpha > 0
     sv, alpha = sv[keep], alpha[keep]
@@ -97,9 +82,11 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
     graph = distance_pool_graph(sv, np.log(weights), gamma, preprocessing)
     scale = total if normalize else 1.0
     graph.meta.update(
-        estimator=estimator, gamma=gamma, rho=rho, alpha_sum=total, normalized=bool(normalize),
+        gamma=gamma, rho=rho, alpha_sum=total, normalized=bool(normalize),
         beta=gamma, preprocessing=preprocessing,
-        threshold=-np.log(rho / scale) / gamma,
+        threshold=-np.log(rho / scale) / gamma)
+    graph.declare(
+        source=estimator, conserves=True,
         explained=(f"outlierness o(x) = -1/gamma log sum_j a_j exp(-gamma ||x - u_j||^2) with "
                    f"{'normalized' if normalize else 'raw'} a; score_samples(x) = "
                    f"{scale:.6g} * exp(-gamma o(x)); outlier iff o(x) > threshold"))

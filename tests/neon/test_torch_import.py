@@ -315,7 +315,7 @@ def test_neuralize_routes_modules_to_from_torch():
     module, x = make("seq_conv")
     graph = neon.neuralize(module, x[:1])
     assert isinstance(graph, neon.Graph)
-    assert graph.meta["source"] == "SeqConvNet"
+    assert graph.source == "SeqConvNet"
     with torch.no_grad():
         assert rel_err(graph(x), module(x)) <= 1e-10
     raw = neon.neuralize(module, x[:1], canonicalize=False)

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 
-from neon.sklearn.common import AffinePreprocessing
+from neon.sklearn.preprocessing import AffinePreprocessing
 
 DATASETS = ("iris", "wine", "digits", "breast_cancer")
 

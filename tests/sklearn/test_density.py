@@ -19,7 +19,7 @@ from sklearn.neighbors import KernelDensity
 import lrp
 import neon
 from lrp import Composite
-from lrp.neon_rules import SoftMinRedistribution
+from lrp.rules import SoftMinRedistribution
 from neon.graph import GraphInputError
 from neon.sklearn import UnsupportedEstimatorError
 from neon.sklearn.density import neuralize_gaussian_mixture, neuralize_kernel_density
@@ -192,7 +192,7 @@ def test_gmm_bad_input(nh):
     with pytest.raises(NotFittedError, match="GaussianMixture is not fitted"):
         neon.neuralize(GaussianMixture(2))
     g = neuralize_kernel_density(kde(X))
-    assert g.meta["estimator"] is not None
+    assert g.source is not None
     g = neon.neuralize(gmm(X, "full"))
     with pytest.raises(GraphInputError, match="expected 4 features, got 3"):
         lrp.explain(g, X[:, :3])

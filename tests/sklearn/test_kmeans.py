@@ -80,7 +80,7 @@ def test_random_data_and_graph_meta(nh):
     km = fit(X, 5)
     g = neon.neuralize(km, X)
     assert g.dtype == torch.float64
-    assert g.meta["estimator"] is km and "logit" in g.meta["explained"]
+    assert g.source is km and "logit" in g.explained
     np.testing.assert_allclose(g(X), logits_numpy(X, km.cluster_centers_), rtol=0,
                                atol=TOL * np.abs(logits_numpy(X, km.cluster_centers_)).max())
     expected_beta = 1 / logits_numpy(X, km.cluster_centers_).max(1).mean()
@@ -227,7 +227,7 @@ def test_beta_infinity_is_nearest_competitor(nh):
     soft = lrp.explain(neuralize_kmeans(km, beta=1e7), X)
     np.testing.assert_allclose(soft, expected, atol=1e-8)
     from lrp import Composite
-    from lrp.neon_rules import Midpoint
+    from lrp.rules import Midpoint
 
     override = lrp.explain(neuralize_kmeans(km, beta=1.0), X,
                            composite=Composite([("competition_min", Midpoint(math.inf))]))

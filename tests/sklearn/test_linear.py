@@ -190,9 +190,9 @@ def test_meta_and_summary():
     X, _ = dataset("iris")
     est = fitted("LogisticRegression", "iris")
     graph = neon.neuralize(est)
-    assert graph.meta["estimator"] is est
+    assert graph.source is est
     assert graph.meta["task"] == "classification"
-    assert list(graph.meta["output_labels"]) == list(est.classes_)
+    assert list(graph.output_labels) == list(est.classes_)
     assert graph.meta["link"] == "softmax"
     assert "linear" in graph.summary()
 

@@ -15,7 +15,7 @@ from sklearn.svm import OneClassSVM
 
 import lrp
 import neon
-from lrp.neon_rules import absorbed_share
+from lrp.rules import absorbed_share
 from neon.graph import GraphInputError
 from neon.sklearn import UnsupportedEstimatorError
 from neon.sklearn.svm import neuralize_one_class_svm
@@ -183,7 +183,7 @@ def test_pipeline_neuralizer(nh):
 
 def test_beta_infinity_sends_all_to_nearest_support_vector(nh):
     from lrp import Composite
-    from lrp.neon_rules import SoftMinRedistribution
+    from lrp.rules import SoftMinRedistribution
 
     X = nh.standardized("iris")
     svm = fit(X, gamma=0.5)
@@ -231,7 +231,7 @@ def test_bad_input(nh):
     with pytest.raises(GraphInputError, match="csr_matrix"):
         lrp.explain(g, sp.csr_matrix(X))
     with pytest.raises(ValueError, match="preprocessing outputs 3 features"):
-        from neon.sklearn.common import AffinePreprocessing
+        from neon.sklearn.preprocessing import AffinePreprocessing
 
         neuralize_one_class_svm(fit(X), preprocessing=AffinePreprocessing(
             np.zeros(3), scale=np.ones(3)))

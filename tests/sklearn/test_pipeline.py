@@ -132,7 +132,7 @@ def test_scaler_nodes_are_named_after_the_steps():
     assert [n.kind for n in graph.nodes] == ["elementwise_affine", "elementwise_affine", "linear"]
     assert graph.meta["pipeline"] is pipe
     assert graph.meta["preprocessing_steps"] == ("standardscaler", "minmaxscaler")
-    assert graph.meta["estimator"] is pipe[-1]
+    assert graph.source is pipe
     assert "Pass" in lrp.Composite().describe(graph).splitlines()[2]
 
 
@@ -265,7 +265,7 @@ def test_nested_and_single_step_pipelines(names):
 @pytest.mark.parametrize("kind", ["diagonal", "dense-rooted", "dense-rootless"])
 def test_plain_affine_preprocessing_given_directly(kind):
     """neuralize(est, preprocessing=AffinePreprocessing(...)) outside a Pipeline."""
-    from neon.sklearn.common import AffinePreprocessing
+    from neon.sklearn.preprocessing import AffinePreprocessing
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(80, 3))
@@ -293,7 +293,7 @@ def test_feature_names_from_a_data_frame():
         pipe.fit(data.data, data.target)
     assert isinstance(data.data, pd.DataFrame)
     graph = neon.neuralize(pipe)
-    assert graph.meta["feature_names"] == list(data.data.columns)
+    assert graph.feature_names == list(data.data.columns)
     X = data.data.to_numpy(copy=True)  # graph.check_inputs warns on read-only arrays
     assert np.abs(graph(X) - pipe.decision_function(data.data)).max() < 1e-9
 

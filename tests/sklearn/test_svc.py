@@ -21,9 +21,9 @@ from sklearn.svm import SVC, NuSVC
 
 import lrp
 import neon
-from lrp.svc_rules import RivalSoftMin
+from lrp.rules import RivalSoftMin
 from neon.graph import GraphInputError
-from neon.sklearn.common import AffinePreprocessing
+from neon.sklearn.preprocessing import AffinePreprocessing
 from neon.sklearn.registry import UnsupportedEstimatorError
 
 LOADERS = {"iris": load_iris, "wine": load_wine, "breast_cancer": load_breast_cancer,
@@ -206,7 +206,7 @@ def test_reproduces_decision_and_predict(kind, data):
         assert (np.sign(out[:, 1]) == np.sign(model.decision_function(X))).all()
     if kind.endswith(("linear", "poly")):  # exact values
         np.testing.assert_allclose(g, ovo_decision(model, X), rtol=1e-9, atol=1e-9)
-    assert graph.meta["kernel"] == model.kernel and "strongest rival" in graph.meta["output"]
+    assert graph.meta["kernel"] == model.kernel and "strongest rival" in graph.explained
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

@@ -1,15 +1,16 @@
-"""Layer-wise relevance rules.
+"""Rules for affine ops (Linear, Conv): LRP-0/ε, γ, αβ, z⁺, flat, w², z^B and the generic rule.
 
-A rule maps the relevance ``R`` arriving at an op's output to relevances of its inputs:
-``rule(op, inputs, output, R) -> [R_input, ...]``. Rules for affine ops follow the template
-(LRP_RULES.md; Montavon et al., "Layer-wise relevance propagation: an overview", 2019)
+The template (docs/lrp_rules.md; Montavon et al., "Layer-wise relevance propagation: an
+overview", 2019)
 
     R_j = Σ_k  m(a)_j ρ(w_jk) / (Σ_j' m(a)_j' ρ(w_j'k) + ρ(b_k) + ε·sign(·)) · R_k,
 
-evaluated in four steps without autograd: z = apply(m(a), ρ(W), ρ(b)); s = R / stab(z);
-c = transpose(s, ρ(W)); R_in = m(a) ⊙ c. Named rules are choices of ρ, m and ε; each keeps
-zennit 0.5.1's conventions by default (``zero_bias=False``) and offers the bias-free
-deep-Taylor form (``zero_bias=True``), which conserves relevance exactly.
+evaluated in four steps without autograd: z = forward_with(m(a), ρ(W), ρ(b)); s = R / stab(z);
+c = transpose(s, ρ(W)); R_in = m(a) ⊙ c. :class:`Generic` takes ρ, m and ε from the user;
+every named rule states its :meth:`generic_form` (what it computes, as Generic rules) and
+computes it by a faster path. Each keeps zennit 0.5.1's conventions by default
+(``zero_bias=False``) and offers the bias-free deep-Taylor form (``zero_bias=True``), which
+conserves relevance exactly.
 
 Speed: ``z`` of an unmodified affine op is its cached forward output, so Epsilon needs one
 transposed product per layer. Rules with sign-split weights take shortcuts that are exact
@@ -24,43 +25,11 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = [
-    "Rule", "RuleError", "stabilize", "divide", "vjp",
-    "Generic", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "Flat", "WSquare", "ZBox",
-    "Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "Gradient", "SoftmaxRule",
-    "default_rule", "register_default",
-]
+from neon.ops import Affine
 
-AFFINE = ("linear", "conv")
+from .base import Rule, RuleError, check_callable, check_number, divide, register_default
 
-
-class RuleError(TypeError):
-    """A rule was matched to an op it cannot handle."""
-
-
-# ---------------------------------------------------------------------------- primitives
-
-def stabilize(z: torch.Tensor, epsilon: float | torch.Tensor) -> torch.Tensor:
-    """z + ε·sign(z), with sign(0) = +1 (zennit's stabilizer). Returns a new tensor."""
-    eps = torch.as_tensor(epsilon, dtype=z.dtype, device=z.device)
-    return torch.where(z >= 0, eps, -eps).add_(z)
-
-
-def divide(r: torch.Tensor, z: torch.Tensor, epsilon) -> torch.Tensor:
-    """r / stabilize(z, ε); with ε = 0, units with z = 0 pass nothing (no 0/0 NaN)."""
-    if isinstance(epsilon, torch.Tensor) or epsilon > 0:
-        d = stabilize(z, epsilon)
-        return torch.div(r, d, out=d) if d.shape == r.shape else r / d
-    zero = z == 0
-    return torch.where(zero, torch.zeros_like(r), r / torch.where(zero, torch.ones_like(z), z))
-
-
-def vjp(op, inputs, grad_out):
-    """Vector-Jacobian product of ``op`` at ``inputs``: [gᵀ ∂op/∂x_i for each input]."""
-    with torch.enable_grad():
-        xs = [x.detach().requires_grad_(True) for x in inputs]
-        out = op(*xs)
-        return list(torch.autograd.grad(out, xs, grad_out, allow_unused=True))
+__all__ = ["Generic", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "Flat", "WSquare", "ZBox"]
 
 
 def _nonnegative(a: torch.Tensor) -> bool:
@@ -76,42 +45,48 @@ def _ones_like_sample(a: torch.Tensor) -> torch.Tensor:
     return a.new_ones((1,) + tuple(a.shape[1:]))
 
 
-# ---------------------------------------------------------------------------- base class
-
-class Rule:
-    """Base of all rules.
-
-    Attributes
-    ----------
-    kinds : tuple of str or None
-        Op kinds the rule can handle; ``None`` means any op.
-    """
-
-    kinds: tuple | None = None
-
-    def handles(self, op) -> bool:
-        """Whether this rule can be applied to ``op``."""
-        return self.kinds is None or op.kind in self.kinds
-
-    def __call__(self, op, inputs, output, relevance):
-        raise NotImplementedError
-
-    def _params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
-        return f"{type(self).__name__}({args})"
+def _check_box(low, high):
+    """(low, high) of a ZBox, refused unless both are finite and low ≤ high elementwise."""
+    out = []
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or isinstance(value, str):
+            raise TypeError(f"ZBox {name} must be a number or a tensor, got {value!r}")
+        try:
+            t = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"ZBox {name} must be a number or a tensor, got {value!r}") \
+                from None
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"ZBox {name} must be finite, got {value!r}")
+        out.append(t)
+    try:
+        bad = out[0] > out[1]
+    except RuntimeError:
+        raise ValueError(f"ZBox low {tuple(out[0].shape)} and high {tuple(out[1].shape)} do not "
+                         "broadcast against each other") from None
+    if bool(bad.any()):
+        raise ValueError(f"ZBox needs low <= high everywhere; got low={low!r}, high={high!r} "
+                         f"({int(bad.sum())} element(s) with low > high)")
+    return low, high
 
 
 class _AffineRule(Rule):
     """Common parameters of the rules for Linear and Conv ops."""
 
-    kinds = AFFINE
+    ops = (Affine,)
 
-    def __init__(self, stabilizer: float = 1e-6, zero_bias: bool = False):
-        self.stabilizer = stabilizer
+    def __init__(self, stabilizer: float = 1e-6, zero_bias: bool = False, *,
+                 name: str = "stabilizer"):
+        self.stabilizer = check_number(stabilizer, name)
+        if not isinstance(zero_bias, bool):
+            raise TypeError(f"zero_bias must be True or False, got {zero_bias!r}")
         self.zero_bias = zero_bias
+
+    def generic_form(self):
+        """This rule written with :class:`Generic` rules only: a function with the rule's
+        signature. It defines what the rule computes; the rule's own ``__call__`` is a faster
+        path to the same numbers (tests check that they agree)."""
+        raise NotImplementedError
 
     def bias(self, op, modify: Callable | None = None):
         """ρ(b), or None in the bias-free form (or for ops without a bias)."""
@@ -129,9 +104,15 @@ class _AffineRule(Rule):
 # ---------------------------------------------------------------------------- affine rules
 
 class Generic(_AffineRule):
-    """The generic rule, with user-given modifiers.
+    """The generic rule, with user-given modifiers (zennit's modifier style).
 
-    R_j = m(a)_j · Σ_k ρ(w_jk) R_k / (Σ_j' m(a)_j' ρ(w_j'k) + ρ(b_k) + ε·sign(·))
+    R_j = Σ_t o_t(a)_j · Σ_k ρ_t(w_jk) R_k / (Σ_t Σ_j' m_t(a)_j' ρ_t(w_j'k) + ρ_1(b_k) + ε·sign(·))
+
+    with one term t = (m_t, ρ_t) by default (``input_modifier`` m, ``param_modifier`` ρ) or
+    several (``terms``: a list of (input_modifier, param_modifier) pairs, each ``None`` for the
+    identity). The bias enters once, modified by the first term's ρ. ``o_t`` is m_t(a)
+    (``output_factor="input"``) or 1 (``"ones"``: the w² and flat rules). Every named affine
+    rule is one or two of these (see each rule's :meth:`generic_form`).
 
     Parameters
     ----------
@@ -140,30 +121,85 @@ class Generic(_AffineRule):
     input_modifier : callable, optional
         m, applied to the input a (default: identity).
     epsilon : float
-        Stabilizer ε (sign(0) = +1).
+        Stabilizer ε ≥ 0 (sign(0) = +1).
     output_factor : {"input", "ones"}
         Step 4: R_j = m(a)_j c_j (``"input"``), or R_j = c_j (``"ones"``: w², flat).
     zero_bias : bool
         Drop ρ(b) from the denominator.
+    terms : list of (callable or None, callable or None), optional
+        Several (input_modifier, param_modifier) terms summed in numerator and denominator
+        (instead of ``param_modifier``/``input_modifier``).
+
+    References
+    ----------
+    Montavon et al., "Layer-wise relevance propagation: an overview", in Explainable AI,
+    LNCS 11700, Springer 2019 (the generic rule); Anders et al., "Software for dataset-wide
+    XAI: from local explanations to global insights with Zennit, CoRelAy, and ViRelAy",
+    arXiv:2106.13200, 2021 (rules as modifiers).
     """
 
     def __init__(self, param_modifier=None, input_modifier=None, epsilon=1e-6,
-                 output_factor="input", zero_bias=False):
-        super().__init__(epsilon, zero_bias)
+                 output_factor="input", zero_bias=False, terms=None):
+        super().__init__(epsilon, zero_bias, name="epsilon")
         if output_factor not in ("input", "ones"):
-            raise ValueError("output_factor must be 'input' or 'ones'")
+            raise ValueError(f"output_factor must be 'input' or 'ones', got {output_factor!r}")
+        check_callable(param_modifier, "param_modifier")
+        check_callable(input_modifier, "input_modifier")
+        if terms is not None:
+            if param_modifier is not None or input_modifier is not None:
+                raise TypeError("give terms or param_modifier/input_modifier, not both")
+            terms = [tuple(t) for t in terms]
+            if not terms or any(len(t) != 2 for t in terms):
+                raise ValueError("terms must be a non-empty list of (input_modifier, "
+                                 "param_modifier) pairs")
+            for m, rho in terms:
+                check_callable(m, "a term's input_modifier")
+                check_callable(rho, "a term's param_modifier")
         self.param_modifier = param_modifier
         self.input_modifier = input_modifier
         self.output_factor = output_factor
+        self.terms = terms
+
+    def _params(self):
+        params = {"param_modifier": self.param_modifier, "input_modifier": self.input_modifier,
+                  "epsilon": self.stabilizer, "output_factor": self.output_factor,
+                  "zero_bias": self.zero_bias}
+        if self.terms is not None:
+            params = {k: v for k, v in params.items() if not k.endswith("_modifier")}
+            params["terms"] = self.terms
+        return params
 
     def __call__(self, op, inputs, output, relevance):
         (a,) = inputs
-        rho = self.param_modifier or (lambda t: t)
-        m = self.input_modifier(a) if self.input_modifier else a
-        weight = rho(op.weight)
-        z = op.apply(m, weight, self.bias(op, rho))
-        c = op.transpose(divide(relevance, z, self.stabilizer), a.shape, weight)
-        return [c * m if self.output_factor == "input" else c]
+        terms = self.terms or [(self.input_modifier, self.param_modifier)]
+        parts = []
+        z = None
+        for t, (m, rho) in enumerate(terms):
+            rho = rho or _identity
+            ma = m(a) if m is not None else a
+            weight = rho(op.weight)
+            zt = op.forward_with(ma, weight, self.bias(op, rho) if t == 0 else None)
+            z = zt if z is None else z + zt
+            parts.append((ma, weight))
+        s = divide(relevance, z, self.stabilizer)
+        result = None
+        for ma, weight in parts:
+            c = op.transpose(s, a.shape, weight)
+            c = c * ma if self.output_factor == "input" else c
+            result = c if result is None else result + c
+        return [result]
+
+
+def _identity(t):
+    return t
+
+
+def _pos(t):
+    return t.clamp(min=0)
+
+
+def _neg(t):
+    return t.clamp(max=0)
 
 
 class Epsilon(_AffineRule):
@@ -175,13 +211,18 @@ class Epsilon(_AffineRule):
     """
 
     def __init__(self, epsilon: float = 1e-6, scale: str | None = None, zero_bias=False):
-        super().__init__(epsilon, zero_bias)
+        super().__init__(epsilon, zero_bias, name="epsilon")
         if scale not in (None, "rms"):
-            raise ValueError("scale must be None or 'rms'")
+            raise ValueError(f"scale must be None or 'rms', got {scale!r}")
         self.scale = scale
 
     def _params(self):
         return {"epsilon": self.stabilizer, "scale": self.scale, "zero_bias": self.zero_bias}
+
+    def generic_form(self):
+        if self.scale == "rms":
+            raise NotImplementedError("the RMS-relative ε depends on z: no fixed generic form")
+        return Generic(epsilon=self.stabilizer, zero_bias=self.zero_bias)
 
     def __call__(self, op, inputs, output, relevance):
         (a,) = inputs
@@ -198,9 +239,9 @@ class Epsilon(_AffineRule):
 
 def _split_terms(op, a, w_a_pos, w_a_neg, bias, nonneg):
     """Σ_j a⁺_j w_a_pos + a⁻_j w_a_neg + bias (the a⁻ term vanishes when a ≥ 0)."""
-    z = op.apply(a.clamp(min=0) if not nonneg else a, w_a_pos, bias)
+    z = op.forward_with(a.clamp(min=0) if not nonneg else a, w_a_pos, bias)
     if not nonneg:
-        z = z + op.apply(a.clamp(max=0), w_a_neg, None)
+        z = z + op.forward_with(a.clamp(max=0), w_a_neg, None)
     return z
 
 
@@ -223,7 +264,30 @@ class Gamma(_AffineRule):
 
     def __init__(self, gamma: float = 0.25, stabilizer: float = 1e-6, zero_bias=False):
         super().__init__(stabilizer, zero_bias)
-        self.gamma = gamma
+        self.gamma = check_number(gamma, "gamma")
+
+    def _params(self):
+        return {"gamma": self.gamma, "stabilizer": self.stabilizer, "zero_bias": self.zero_bias}
+
+    def generic_form(self):
+        g, eps, zb = self.gamma, self.stabilizer, self.zero_bias
+
+        def up(w):
+            return w + g * w.clamp(min=0)
+
+        def down(w):
+            return w + g * w.clamp(max=0)
+
+        positive = Generic(terms=[(_pos, up), (_neg, down)], epsilon=eps, zero_bias=zb)
+        negative = Generic(terms=[(_pos, down), (_neg, up)], epsilon=eps, zero_bias=zb)
+
+        def rule(op, inputs, output, relevance):
+            z = self.preactivation(op, output)
+            r_pos = torch.where(z > 0, relevance, torch.zeros_like(relevance))
+            r_neg = torch.where(z < 0, relevance, torch.zeros_like(relevance))
+            return [positive(op, inputs, output, r_pos)[0]
+                    + negative(op, inputs, output, r_neg)[0]]
+        return rule
 
     def __call__(self, op, inputs, output, relevance):
         (a,) = inputs
@@ -251,7 +315,7 @@ class Gamma(_AffineRule):
         z_pos = z + γt ≥ z and z_neg = z + γ(z − t) = (1 + γ)z − γt ≤ (1 + γ)z, so on the
         branch a unit uses, its denominator has the sign of z and the stabilizer is known."""
         g, eps = self.gamma, self.stabilizer
-        t = op.apply(a, op.weight.clamp(min=0), self.bias(op, lambda b: b.clamp(min=0)))
+        t = op.forward_with(a, op.weight.clamp(min=0), self.bias(op, lambda b: b.clamp(min=0)))
         if not bool(torch.logical_and(z <= 0, relevance != 0).any()):
             # e.g. a ReLU follows: only units with z > 0 carry relevance, and elsewhere the
             # denominator relu(z) + γt + ε ≥ ε divides a zero
@@ -283,10 +347,28 @@ class AlphaBeta(_AffineRule):
     def __init__(self, alpha: float = 2.0, beta: float = 1.0, stabilizer: float = 1e-6,
                  zero_bias=False):
         super().__init__(stabilizer, zero_bias)
+        alpha = check_number(alpha, "alpha", minimum=-float("inf"))
+        beta = check_number(beta, "beta", minimum=-float("inf"))
         if alpha < 0 or beta < 0 or abs(alpha - beta - 1) > 1e-12:
-            raise ValueError(f"AlphaBeta needs alpha, beta >= 0 and alpha - beta = 1, "
-                             f"got alpha={alpha}, beta={beta}")
+            raise ValueError(f"AlphaBeta needs alpha, beta >= 0 and alpha - beta = 1 (relevance "
+                             f"is conserved only then), got alpha={alpha:g}, beta={beta:g}")
         self.alpha, self.beta = alpha, beta
+
+    def _params(self):
+        return {"alpha": self.alpha, "beta": self.beta, "stabilizer": self.stabilizer,
+                "zero_bias": self.zero_bias}
+
+    def generic_form(self):
+        eps, zb = self.stabilizer, self.zero_bias
+        positive = Generic(terms=[(_pos, _pos), (_neg, _neg)], epsilon=eps, zero_bias=zb)
+        negative = Generic(terms=[(_pos, _neg), (_neg, _pos)], epsilon=eps, zero_bias=zb)
+
+        def rule(op, inputs, output, relevance):
+            r = self.alpha * positive(op, inputs, output, relevance)[0]
+            if self.beta:
+                r = r - self.beta * negative(op, inputs, output, relevance)[0]
+            return [r]
+        return rule
 
     def __call__(self, op, inputs, output, relevance):
         (a,) = inputs
@@ -313,7 +395,7 @@ class AlphaBeta(_AffineRule):
         """a ≥ 0: P = a W⁺ + b⁺ ≥ 0 and N = z − P ≤ 0, so the stabilizer's sign is known
         (+ε on P, −ε on N; where N = 0 its numerator terms are all zero)."""
         eps = self.stabilizer
-        pos = op.apply(a, w_pos, self.bias(op, lambda b: b.clamp(min=0)))
+        pos = op.forward_with(a, w_pos, self.bias(op, lambda b: b.clamp(min=0)))
         neg = self.preactivation(op, output) - pos if self.beta else None
         s_pos = torch.div(relevance, pos.add_(eps), out=pos) if eps else divide(relevance, pos, 0)
         if not self.beta:
@@ -352,10 +434,13 @@ class Flat(_AffineRule):
     def _params(self):
         return {"stabilizer": self.stabilizer}
 
+    def generic_form(self):
+        return Generic(torch.ones_like, torch.ones_like, self.stabilizer, "ones", zero_bias=True)
+
     def __call__(self, op, inputs, output, relevance):
         (a,) = inputs
         ones = torch.ones_like(op.weight)
-        n = op.apply(_ones_like_sample(a), ones, None)
+        n = op.forward_with(_ones_like_sample(a), ones, None)
         return [op.transpose(divide(relevance, n, self.stabilizer), a.shape, ones)]
 
 
@@ -365,10 +450,13 @@ class WSquare(_AffineRule):
     Reference: Montavon et al., Pattern Recognition 2017.
     """
 
+    def generic_form(self):
+        return Generic(torch.square, torch.ones_like, self.stabilizer, "ones", self.zero_bias)
+
     def __call__(self, op, inputs, output, relevance):
         (a,) = inputs
         w2 = op.weight.square()
-        z = op.apply(_ones_like_sample(a), w2, self.bias(op, torch.square))
+        z = op.forward_with(_ones_like_sample(a), w2, self.bias(op, torch.square))
         return [op.transpose(divide(relevance, z, self.stabilizer), a.shape, w2)]
 
 
@@ -384,164 +472,57 @@ class ZBox(_AffineRule):
 
     def __init__(self, low, high, stabilizer: float = 1e-6):
         super().__init__(stabilizer, zero_bias=False)
-        self.low, self.high = low, high
+        self.low, self.high = _check_box(low, high)
 
     def _params(self):
         return {"low": self.low, "high": self.high, "stabilizer": self.stabilizer}
 
     def _bound(self, value, a):
         t = torch.as_tensor(value, dtype=a.dtype, device=a.device)
-        return t.expand(a.shape[1:]).unsqueeze(0)
+        try:
+            return t.expand(a.shape[1:]).unsqueeze(0)
+        except RuntimeError:
+            raise RuleError(f"ZBox bound of shape {tuple(t.shape)} does not broadcast to one "
+                            f"sample of shape {tuple(a.shape[1:])}; give scalars or per-channel "
+                            "tensors of shape (C, 1, 1)") from None
+
+    def check_input(self, x: torch.Tensor, name: str = "x") -> None:
+        """Refuse an input outside the box, saying how far out it is.
+
+        z^B assumes l ≤ x ≤ h; outside the box its relevance changes sign arbitrarily.
+        """
+        low, high = self._bound(self.low, x), self._bound(self.high, x)
+        below = (low - x).clamp(min=0)
+        above = (x - high).clamp(min=0)
+        worst = float(torch.maximum(below, above).max()) if x.numel() else 0.0
+        if worst > 1e-6 * (1.0 + float((high - low).abs().max())):
+            n = int(((below > 0) | (above > 0)).sum())
+            raise ValueError(
+                f"ZBox(low, high): {n} value(s) of {name} lie outside the box [low, high], "
+                f"by up to {worst:.4g} (input range [{float(x.min()):.4g}, "
+                f"{float(x.max()):.4g}]). Give the bounds of the data in the units the network "
+                "reads (after normalization), e.g. low=x.amin(), high=x.amax().")
+
+    def generic_form(self):
+        low, high = self.low, self.high
+
+        def bound(value):
+            return lambda a: self._bound(value, a).expand_as(a)
+
+        return Generic(terms=[(None, None), (bound(low), lambda w: -w.clamp(min=0)),
+                              (bound(high), lambda w: -w.clamp(max=0))],
+                       epsilon=self.stabilizer, zero_bias=True)
 
     def __call__(self, op, inputs, output, relevance):
         (a,) = inputs
         low, high = self._bound(self.low, a), self._bound(self.high, a)
         w_pos, w_neg = op.weight.clamp(min=0), op.weight.clamp(max=0)
-        z = output - op.apply(low, w_pos, self.bias(op, lambda b: b.clamp(min=0))) \
-            - op.apply(high, w_neg, self.bias(op, lambda b: b.clamp(max=0)))
+        z = output - op.forward_with(low, w_pos, self.bias(op, lambda b: b.clamp(min=0))) \
+            - op.forward_with(high, w_neg, self.bias(op, lambda b: b.clamp(max=0)))
         s = divide(relevance, z, self.stabilizer)
         c = op.transpose(s, a.shape)                    # Wᵀ s
         c_pos = op.transpose(s, a.shape, w_pos)          # W⁺ᵀ s;  W⁻ᵀ s = c − c_pos
         return [(a - high) * c - (low - high) * c_pos]
 
 
-# ---------------------------------------------------------------------- non-affine rules
-
-class Pass(Rule):
-    """R_in = R_out: elementwise activations, BatchNorm left unfolded, identities."""
-
-    kinds = ("relu", "hardtanh", "leaky_relu", "elu", "tanh", "sigmoid", "softplus", "gelu",
-             "identity", "power", "batchnorm", "elementwise_affine", "log_softmax")
-
-    def __call__(self, op, inputs, output, relevance):
-        return [relevance]
-
-
-class Norm(Rule):
-    """Proportional split for sums and averages: R_i = a_i (Jᵀ (R / stab(z)))_i.
-
-    Add: R_a = a / (a + b + ε·sign) · R; Sum, Mean, AvgPool and adaptive average pooling:
-    each input gets its share a_j / Σ a of every window it belongs to (the Norm rule of zennit).
-    """
-
-    kinds = ("add", "sum", "mean", "avgpool", "adaptive_avgpool")
-
-    def __init__(self, stabilizer: float = 1e-6):
-        self.stabilizer = stabilizer
-
-    def __call__(self, op, inputs, output, relevance):
-        s = divide(relevance, output, self.stabilizer)
-        if op.kind == "add":
-            return [_unbroadcast(a * s, a.shape) for a in inputs]
-        return [g * a for g, a in zip(vjp(op, inputs, s), inputs)]
-
-
-def _unbroadcast(t, shape):
-    while t.dim() > len(shape):
-        t = t.sum(0)
-    for i, n in enumerate(shape):
-        if n == 1 and t.shape[i] != 1:
-            t = t.sum(i, keepdim=True)
-    return t
-
-
-class WinnerTakeAll(Rule):
-    """Max pooling: all relevance of a window to its maximum (the gradient)."""
-
-    kinds = ("maxpool",)
-
-    def __call__(self, op, inputs, output, relevance):
-        return vjp(op, inputs, relevance)
-
-
-class ProportionalMax(Rule):
-    """Max pooling treated as average pooling: R_j = a_j / Σ_window a · R (Norm rule)."""
-
-    kinds = ("maxpool",)
-
-    def __init__(self, stabilizer: float = 1e-6):
-        self.stabilizer = stabilizer
-
-    def handles(self, op) -> bool:
-        """Max pooling without dilation (average pooling has no dilated windows)."""
-        return super().handles(op) and all(d == 1 for d in getattr(op, "dilation", (1,)))
-
-    def __call__(self, op, inputs, output, relevance):
-        from neon.ops import AvgPool
-
-        avg = AvgPool(op.dim, op.kernel_size, op.stride, op.padding, op.ceil_mode)
-        (a,) = inputs
-        return Norm(self.stabilizer)(avg, inputs, avg(a), relevance)
-
-
-class Route(Rule):
-    """Exact routing by index for Concat, Reshape, Flatten and Select (R_in = Jᵀ R)."""
-
-    kinds = ("concat", "reshape", "flatten", "select")
-
-    def __call__(self, op, inputs, output, relevance):
-        if op.kind == "concat":
-            return list(torch.split(relevance, [a.shape[op.dim] for a in inputs], op.dim))
-        if op.kind in ("reshape", "flatten"):
-            return [relevance.reshape(inputs[0].shape)]
-        return vjp(op, inputs, relevance)
-
-
-class Gradient(Rule):
-    """The plain vector-Jacobian product of any op (gradient-family methods)."""
-
-    def __call__(self, op, inputs, output, relevance):
-        if op.kind in AFFINE:
-            return [op.transpose(relevance, inputs[0].shape)]
-        if op.kind == "relu":
-            return [torch.where(inputs[0] > 0, relevance, torch.zeros_like(relevance))]
-        if op.kind in ("reshape", "flatten", "concat"):
-            return Route()(op, inputs, output, relevance)
-        return vjp(op, inputs, relevance)
-
-
-class SoftmaxRule(Rule):
-    """Relevance through a softmax s = softmax(x): R_i = x_i (R_i − s_i Σ_k R_k).
-
-    For attention-style use inside a network; at the output, :func:`lrp.explain` explains
-    the logits before the softmax instead.
-    """
-
-    kinds = ("softmax",)
-
-    def __call__(self, op, inputs, output, relevance):
-        (x,) = inputs
-        total = relevance.sum(op.dim, keepdim=True)
-        return [x * (relevance - output * total)]
-
-
-# ----------------------------------------------------------------------- default rules
-
-_DEFAULTS: dict[str, Callable[[], Rule]] = {}
-
-
-def register_default(kind: str, factory: Callable[[], Rule]) -> None:
-    """Declare the rule an op kind gets when no composite entry matches it."""
-    _DEFAULTS[kind] = factory
-
-
-def default_rule(op) -> Rule:
-    """The default rule of ``op``'s kind (raises :class:`RuleError` for an unknown kind)."""
-    try:
-        factory = _DEFAULTS[op.kind]
-    except KeyError:
-        raise RuleError(f"op kind {op.kind!r} ({type(op).__name__}) has no default rule; "
-                        f"kinds with defaults: {', '.join(sorted(_DEFAULTS))}") from None
-    return factory()
-
-
-for _kind in AFFINE:
-    register_default(_kind, Epsilon)
-for _kind in Pass.kinds:
-    register_default(_kind, Pass)
-for _kind in Norm.kinds:
-    register_default(_kind, Norm)
-for _kind in Route.kinds:
-    register_default(_kind, Route)
-register_default("maxpool", WinnerTakeAll)
-register_default("softmax", SoftmaxRule)
+register_default(Affine, Epsilon)

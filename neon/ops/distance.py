@@ -1,31 +1,28 @@
-"""Neuralization ops: squared distances, the k-means competition and min/max pools.
+"""Distance ops: squared distances from every sample to K centres, all N × K at once.
 
-These are the layers of the networks that neuralization-propagation (NEON) builds from
-non-neural models (Kauffmann et al., "From clustering to cluster explanations via neural
-networks", IEEE TNNLS 2022; Kauffmann et al., "Towards explaining anomalies: a deep Taylor
-decomposition of one-class models", Pattern Recognition 2020):
-
-* :class:`SquaredDistance` — d_k(x) = ‖A_k (x − v_k)‖² for all units at once (one GEMM),
-  with A_k the identity, a per-feature diagonal, or a (shared or per-unit) matrix;
-* :class:`CompetitionMin` — the fused k-means layers f_c = min_{k≠c} (d_k − d_c);
-* :class:`SoftMin` / :class:`SoftMax` — exact log-sum-exp pools with per-unit offsets;
-* :class:`HardMin` / :class:`HardMax` — hard pools carrying a relevance stiffness β.
-
-Every forward is exact; β of a hard pool only matters to the relevance rules
-(:mod:`lrp.neon_rules`). Ops expose the primitives those rules need
-(:meth:`SquaredDistance.split`, :meth:`SquaredDistance.pair_contributions`).
+The first layer of every network that neuralization-propagation (NEON) builds from a distance
+model: k-means, one-class SVM, kernel density, Gaussian mixtures and kernel SVMs all start
+with one :class:`SquaredDistance` op (Kauffmann et al., "From clustering to cluster
+explanations via neural networks", IEEE TNNLS 2022; Kauffmann et al., "Towards explaining
+anomalies: a deep Taylor decomposition of one-class models", Pattern Recognition 2020; Bley,
+Kauffmann et al., arXiv:2508.03913, 2025). One op, one coincidence tolerance
+(:func:`coincidence_tolerance`) and one preimage policy for centres under preprocessing (see
+:class:`SquaredDistance`); its rule is ``lrp.rules.DistanceSplit``.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .ops import Op
+from .base import Op
 
-__all__ = ["SquaredDistance", "CompetitionMin", "SoftMin", "SoftMax", "HardMin", "HardMax",
-           "coincidence_tolerance"]
+__all__ = ["Distance", "SquaredDistance", "coincidence_tolerance"]
+
+
+class Distance(Op):
+    """Category: distance layers, (N, d) → (N, K), each output a sum of per-feature terms."""
+
+    kind = "distance"
 
 
 def coincidence_tolerance(dtype: torch.dtype) -> float:
@@ -42,7 +39,7 @@ def coincidence_tolerance(dtype: torch.dtype) -> float:
     return min(torch.finfo(dtype).eps ** (1.0 / 6.0), 5e-3)
 
 
-class SquaredDistance(Op):
+class SquaredDistance(Distance):
     """Squared distances to K centres, all N × K at once.
 
     d_k(x) = ‖A_k (x − v_k)‖² = Σ_i c_ki(x),   c_ki = (x − v_k)_i [M_k (x − v_k)]_i,
@@ -58,9 +55,25 @@ class SquaredDistance(Op):
     coordinates centred at the mean of the centres when that mean lies farther from the
     origin than the centres' spread (a shift leaves distances unchanged and shrinks the
     cancellation). Near pairs, d_k ≤ τ ‖v_k‖²_w with τ from :func:`coincidence_tolerance`
-    (a sufficient form of NEON.md's d < τ (‖x‖² + ‖u‖²) that needs no N × K scale buffer),
-    are recomputed directly, so a point and itself give exactly 0, never ±1e-14
-    (NEON.md "Coincident points").
+    (a sufficient form of d < τ (‖x‖² + ‖u‖²) that needs no N × K scale buffer), are
+    recomputed directly, so a point and itself give exactly 0, never ±1e-14
+    (docs/neon.md, "Coincident points").
+
+    Centres under preprocessing
+    ---------------------------
+    An estimator behind affine preprocessing x' = A x + c measures ‖B (x' − u_k)‖² to centres
+    u_k in its own space. On raw features this is ‖B A (x − v_k)‖² for any preimage v_k
+    (A v_k + c = u_k), and the distance does not depend on which one. Its per-feature split
+    c_ki = (x − v_k)_i [M (x − v_k)]_i does when A has a null space (PCA keeps fewer components
+    than features): moving v_k by n with A n = 0 changes c_ki by −n_i [M (x − v_k)]_i. Every
+    neuralizer takes the preimage that the preprocessing's own inverse gives,
+    v_k = ``AffinePreprocessing.preimage(u_k)`` (for PCA, ``inverse_transform``: the point of
+    the fibre nearest to the PCA mean). That choice is the centre a user sees when mapping it
+    back to raw features; it moves with the data when the raw coordinates are shifted (the
+    least-norm preimage does not: it is pulled toward an arbitrary origin); and the unseen
+    coordinates of the centre are those of the typical sample, so feature i is credited only
+    for how x differs from the data along directions the model measures. The op receives the
+    preimages already computed (:func:`neon.sklearn.builders.fold_distance`).
 
     Parameters
     ----------
@@ -128,8 +141,7 @@ class SquaredDistance(Op):
     def _norms(self, x, v):
         """(‖x‖²_w as (N, 1) or (N, K), ‖v_k‖²_w as (K,)): the scale of the GEMM's error."""
         if self.w2 is None:
-            return (torch.linalg.vector_norm(x, 2, 1, keepdim=True).square_(),
-                    v.square().sum(1))
+            return x.square().sum(1, keepdim=True), v.square().sum(1)
         return x.square() @ self.w2.T, (self.w2 * v.square()).sum(1)
 
     def _gemm(self, x):
@@ -170,6 +182,28 @@ class SquaredDistance(Op):
     def pair_contributions(self, x, n, k):
         """c_ki(x_n) for the pairs (n, k): rows of per-feature terms summing to d_k(x_n)."""
         return self._direct(self._centre(x), n, k)
+
+    def coincident(self, x, n, k, distances):
+        """Mask of the pairs (n, k) whose direct distance is rounding noise: x_n is v_k.
+
+        A centre mapped back to raw features (v_k = preimage of u_k) carries a relative
+        rounding error of a few eps per coordinate, so a sample that *is* the centre lies at
+        d ≈ eps² ‖v‖², not 0, and the directions of that noise are no explanation. Pairs with
+        d ≤ (64 eps)² (‖x_n‖²_w + ‖v_k‖²_w), in the op's stored coordinates and from the
+        origin, are coincident: their relevance is absorbed (docs/neon.md, "Coincident
+        points").
+        """
+        eps = torch.finfo(distances.dtype).eps
+        raw = x[n]
+        v = self.centers[k] if self.origin is None else self.centers[k] + self.origin
+        if self.matrix is not None:
+            a = self.matrix[k] if self.per_unit_matrix else self.matrix.expand(len(n), -1, -1)
+            scale = (torch.einsum("mpd,md->mp", a, raw).square().sum(1)
+                     + torch.einsum("mpd,md->mp", a, v).square().sum(1))
+        else:
+            w2 = 1.0 if self.w2 is None else (self.w2[k] if self.w2.shape[0] > 1 else self.w2)
+            scale = (w2 * raw.square()).sum(1) + (w2 * v.square()).sum(1)
+        return distances <= (64 * eps) ** 2 * scale
 
     def near_pairs(self, distances):
         """Pairs (n, k) with d_k ≤ τ ‖v_k‖²_w (:func:`coincidence_tolerance`): computed directly.
@@ -218,121 +252,3 @@ class SquaredDistance(Op):
         form = ("euclidean" if self.w2 is None and self.matrix is None
                 else "weighted" if self.matrix is None else "quadratic form")
         return f"units={self.n_units}, features={self.centers.shape[1]}, {form}"
-
-
-class CompetitionMin(Op):
-    """The fused k-means competition and min-pool layers (Kauffmann et al. 2022).
-
-    f_c(x) = min_{k≠c} h_ck(x),  h_ck = d_k(x) − d_c(x)
-           = min_{k≠c} (w_ck·x + b_ck),  w_ck = 2(μ_c − μ_k), b_ck = ‖μ_k‖² − ‖μ_c‖²,
-
-    for every cluster c at once, from the (N, K) squared distances d: the hard minimum is
-    exact (f_c > 0 ⇔ c is the nearest centroid, and then f_c = second-smallest − smallest
-    distance). ``beta`` is the relevance stiffness of the soft-min redistribution
-    R_k = softmin_β(h_c)_k · R_c used by the rules; it does not change the forward pass.
-
-    References
-    ----------
-    Kauffmann, Esders, Ruff, Montavon, Samek, Müller, "From clustering to cluster
-    explanations via neural networks", IEEE TNNLS 2022.
-    """
-
-    kind = "competition_min"
-
-    def __init__(self, beta: float = 1.0):
-        super().__init__()
-        self.beta = float(beta)
-
-    def forward(self, d):
-        if d.shape[1] < 2:
-            raise ValueError("the k-means competition needs at least 2 clusters")
-        vals, idx = d.topk(2, dim=1, largest=False)
-        out = vals[:, :1] - d
-        out.scatter_(1, idx[:, :1], vals[:, 1:] - vals[:, :1])
-        return out
-
-    def extra_repr(self):
-        return f"beta={self.beta:.6g}"
-
-
-def _check_beta(beta):
-    beta = float(beta)
-    if not beta > 0 or math.isnan(beta):
-        raise ValueError(f"the stiffness beta must be positive, got {beta}")
-    return beta
-
-
-class SoftMin(Op):
-    """Exact log-sum-exp soft minimum over the last axis, with per-unit offsets.
-
-    smin_β(a + b) = −β⁻¹ log Σ_k exp(−β (a_k + b_k)), shape (N, …, 1). It tends to
-    min_k (a_k + b_k) as β → ∞. The one-class SVM's outlier score o(x) = smin_γ(d_j − γ⁻¹ log
-    α_j) = −γ⁻¹ log Σ_j α_j exp(−γ d_j) (Kauffmann et al. 2020) is this pool over distances.
-    """
-
-    kind = "softmin_pool"
-    sign = -1.0
-
-    def __init__(self, beta: float, offset: torch.Tensor | None = None):
-        super().__init__()
-        self.beta = _check_beta(beta)
-        self.register_buffer("offset", None if offset is None else offset.detach().clone())
-
-    def shifted(self, a):
-        """a + b: the pooled units."""
-        return a if self.offset is None else a + self.offset
-
-    def forward(self, a):
-        s = self.sign
-        return s / self.beta * torch.logsumexp(s * self.beta * self.shifted(a), -1,
-                                               keepdim=True)
-
-    def extra_repr(self):
-        return f"beta={self.beta:.6g}"
-
-
-class SoftMax(SoftMin):
-    """Exact log-sum-exp soft maximum over the last axis: smax_β(a + b) = β⁻¹ log Σ exp(β(a + b)).
-
-    Tends to max_k (a_k + b_k) as β → ∞ (Bley, Kauffmann et al. 2025 use it over pair units).
-    """
-
-    kind = "softmax_pool"
-    sign = 1.0
-
-
-class HardMin(Op):
-    """Hard minimum over the last axis, min_k (a_k + b_k), carrying a relevance stiffness β.
-
-    The forward is the exact minimum; β only parametrizes the soft-min redistribution of
-    relevance (β = ∞: all relevance to the minimum).
-    References
-    ----------
-    Kauffmann, Müller, Montavon, "Towards explaining anomalies: a deep Taylor decomposition of
-    one-class models", Pattern Recognition 101, 2020; Kauffmann et al., "From clustering to
-    cluster explanations via neural networks", IEEE TNNLS 2022.
-    """
-
-    kind = "hardmin_pool"
-    sign = -1.0
-
-    def __init__(self, beta: float = math.inf, offset: torch.Tensor | None = None):
-        super().__init__()
-        self.beta = _check_beta(beta)
-        self.register_buffer("offset", None if offset is None else offset.detach().clone())
-
-    shifted = SoftMin.shifted
-
-    def forward(self, a):
-        a = self.shifted(a)
-        return a.amin(-1, keepdim=True) if self.sign < 0 else a.amax(-1, keepdim=True)
-
-    def extra_repr(self):
-        return f"beta={self.beta:.6g}"
-
-
-class HardMax(HardMin):
-    """Hard maximum over the last axis, max_k (a_k + b_k), with a relevance stiffness β."""
-
-    kind = "hardmax_pool"
-    sign = 1.0

@@ -1,0 +1,46 @@
+"""Layer-wise relevance rules, one module per op family (mirroring :mod:`neon.ops`).
+
+=====================  ==========================================================
+module                 rules
+=====================  ==========================================================
+:mod:`.base`           :class:`Rule`, :func:`default_rule`, :func:`register_default`,
+                       the primitives :func:`stabilize`, :func:`divide`, :func:`vjp`
+:mod:`.affine`         :class:`Generic`, :class:`Epsilon`, :class:`Gamma`,
+                       :class:`AlphaBeta`, :class:`ZPlus`, :class:`Flat`,
+                       :class:`WSquare`, :class:`ZBox`
+:mod:`.structural`     :class:`Pass`, :class:`Norm`, :class:`WinnerTakeAll`,
+                       :class:`ProportionalMax`, :class:`Route`, :class:`SoftmaxRule`
+:mod:`.gradient`       :class:`Gradient` (the gradient family)
+:mod:`.neon`           :class:`DistanceSplit`, :class:`SoftMinRedistribution`,
+                       :class:`Midpoint`, :class:`RivalSoftMin`, :class:`DuelMidpoint`,
+                       :class:`RootRule`
+=====================  ==========================================================
+
+A rule is called ``rule(op, inputs, output, R_out) -> [R_in, ...]`` and declares the op
+categories it handles (``Rule.ops``). Default rules by op category: ε on affine ops,
+pass-through on elementwise ops, proportional split on summations, winner-take-all on max
+pooling, exact routing on structure ops, and the NEON rules on distance models.
+"""
+
+from .affine import AlphaBeta, Epsilon, Flat, Gamma, Generic, WSquare, ZBox, ZPlus
+from .base import Rule, RuleError, default_rule, divide, register_default, stabilize, vjp
+from .gradient import Gradient
+from .neon import (
+    DistanceSplit,
+    DuelMidpoint,
+    Midpoint,
+    RivalSoftMin,
+    RootRule,
+    SoftMinRedistribution,
+    absorbed_share,
+    pool_weights,
+)
+from .structural import Norm, Pass, ProportionalMax, Route, SoftmaxRule, WinnerTakeAll
+
+__all__ = [
+    "Rule", "RuleError", "stabilize", "divide", "vjp", "default_rule", "register_default",
+    "Generic", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "Flat", "WSquare", "ZBox",
+    "Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule", "Gradient",
+    "DistanceSplit", "SoftMinRedistribution", "Midpoint", "RivalSoftMin", "DuelMidpoint",
+    "RootRule", "pool_weights", "absorbed_share",
+]

@@ -1,0 +1,151 @@
+"""The rule protocol, its numeric primitives, parameter validation and the default registry.
+
+A rule maps the relevance ``R`` arriving at an op's output to relevances of its inputs:
+``rule(op, inputs, output, R) -> [R_input, ...]``. A rule declares the op categories it
+handles (``Rule.ops``, classes of :mod:`neon.ops`); an op's default rule is found by walking
+its class hierarchy (:func:`default_rule`), so a subclass of a supported op is handled like
+its parent.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["Rule", "RuleError", "stabilize", "divide", "vjp", "default_rule",
+           "register_default", "check_number", "check_callable"]
+
+
+class RuleError(TypeError):
+    """A rule was matched to an op it cannot handle, or an op has no rule."""
+
+
+# ---------------------------------------------------------------------------- validation
+
+def check_number(value, name: str, *, minimum: float = 0.0, allow_inf: bool = False,
+                 strict: bool = False) -> float:
+    """``value`` as a float, refused unless it is a real number ≥ ``minimum`` (> if ``strict``).
+
+    Booleans and strings are refused (``Epsilon('0.1')`` is a mistake, not a number); NaN
+    always; infinity unless ``allow_inf``. The message names the parameter and the value.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and \
+                value.dtype.is_floating_point:
+            value = float(value)
+        else:
+            raise TypeError(f"{name} must be a real number, got {value!r} "
+                            f"({type(value).__name__})")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, got NaN")
+    if math.isinf(value) and not allow_inf:
+        raise ValueError(f"{name} must be finite, got {value}")
+    if value < minimum or (strict and value == minimum):
+        relation = ">" if strict else "≥"
+        raise ValueError(f"{name} must be {relation} {minimum:g}, got {value:g}")
+    return value
+
+
+def check_callable(value, name: str):
+    """``value`` if it is ``None`` or callable; else a TypeError naming the parameter."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable (a function of a tensor), got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------- primitives
+
+def stabilize(z: torch.Tensor, epsilon: float | torch.Tensor) -> torch.Tensor:
+    """z + ε·sign(z), with sign(0) = +1 (zennit's stabilizer). Returns a new tensor."""
+    eps = torch.as_tensor(epsilon, dtype=z.dtype, device=z.device)
+    return torch.where(z >= 0, eps, -eps).add_(z)
+
+
+def divide(r: torch.Tensor, z: torch.Tensor, epsilon) -> torch.Tensor:
+    """r / stabilize(z, ε); with ε = 0, units with z = 0 pass nothing (no 0/0 NaN)."""
+    if isinstance(epsilon, torch.Tensor) or epsilon > 0:
+        d = stabilize(z, epsilon)
+        return torch.div(r, d, out=d) if d.shape == r.shape else r / d
+    zero = z == 0
+    return torch.where(zero, torch.zeros_like(r), r / torch.where(zero, torch.ones_like(z), z))
+
+
+def vjp(op, inputs, grad_out):
+    """Vector-Jacobian product of ``op`` at ``inputs``: [gᵀ ∂op/∂x_i for each input]."""
+    with torch.enable_grad():
+        xs = [x.detach().requires_grad_(True) for x in inputs]
+        out = op(*xs)
+        return list(torch.autograd.grad(out, xs, grad_out, allow_unused=True))
+
+
+# ---------------------------------------------------------------------------- base class
+
+class Rule:
+    """Base of all rules.
+
+    Attributes
+    ----------
+    ops : tuple of op classes, or None
+        The op categories (:mod:`neon.ops` classes) the rule can handle; an op is handled when
+        it is an instance of one of them. ``None`` means any op.
+    """
+
+    ops: tuple | None = None
+
+    def handles(self, op) -> bool:
+        """Whether this rule can be applied to ``op``."""
+        return self.ops is None or isinstance(op, self.ops)
+
+    def handled(self) -> str:
+        """The categories this rule handles, in words (for error messages)."""
+        if self.ops is None:
+            return "any op"
+        from neon.ops.base import _KINDS
+
+        kinds = [k for k, cls in _KINDS.items() if issubclass(cls, self.ops)
+                 and not any(k == getattr(c, "kind", None) for c in self.ops
+                             if c.__subclasses__())]
+        names = ", ".join(c.__name__ for c in self.ops)
+        return f"{names} ops (kinds {', '.join(map(repr, kinds))})"
+
+    def __call__(self, op, inputs, output, relevance):
+        raise NotImplementedError
+
+    def _params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({args})"
+
+
+# ----------------------------------------------------------------------- default rules
+
+_DEFAULTS: dict[type, Callable[[], Rule]] = {}
+
+
+def register_default(op_class: type, factory: Callable[[], Rule]) -> None:
+    """Declare the rule ops of ``op_class`` (and its subclasses) get when no composite entry
+    matches them. A subclass's own registration takes precedence over its parent's."""
+    if not isinstance(op_class, type):
+        raise TypeError(f"register_default takes an op class, got {op_class!r}")
+    _DEFAULTS[op_class] = factory
+
+
+def default_rule(op) -> Rule:
+    """The default rule of ``op``: the one registered for the nearest class in its hierarchy.
+
+    Raises :class:`RuleError` for an op no registered category covers.
+    """
+    for cls in type(op).__mro__:
+        factory = _DEFAULTS.get(cls)
+        if factory is not None:
+            return factory()
+    known = ", ".join(sorted(c.__name__ for c in _DEFAULTS))
+    raise RuleError(f"op kind {getattr(op, 'kind', '?')!r} ({type(op).__name__}) has no "
+                    f"default rule; op classes with defaults: {known}. Register one with "
+                    "lrp.rules.register_default(OpClass, RuleClass).")

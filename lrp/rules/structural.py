@@ -1,0 +1,125 @@
+"""Rules for the structural and elementwise ops: pass-through, proportional split, max
+pooling, exact routing, softmax.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from neon.ops import (
+    Add,
+    AvgPool,
+    Concat,
+    Elementwise,
+    Flatten,
+    LogSoftmax,
+    MaxPool,
+    Reshape,
+    Routing,
+    Softmax,
+    Summation,
+)
+
+from .base import Rule, check_number, divide, register_default, vjp
+
+__all__ = ["Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule"]
+
+
+class Pass(Rule):
+    """R_in = R_out: elementwise activations, BatchNorm left unfolded, identities."""
+
+    ops = (Elementwise, LogSoftmax)
+
+    def __call__(self, op, inputs, output, relevance):
+        return [relevance]
+
+
+class Norm(Rule):
+    """Proportional split for sums and averages: R_i = a_i (Jᵀ (R / stab(z)))_i.
+
+    Add: R_a = a / (a + b + ε·sign) · R; Sum, Mean, AvgPool and adaptive average pooling:
+    each input gets its share a_j / Σ a of every window it belongs to (the Norm rule of zennit).
+    """
+
+    ops = (Summation,)
+
+    def __init__(self, stabilizer: float = 1e-6):
+        self.stabilizer = check_number(stabilizer, "stabilizer")
+
+    def __call__(self, op, inputs, output, relevance):
+        s = divide(relevance, output, self.stabilizer)
+        if isinstance(op, Add):
+            return [_unbroadcast(a * s, a.shape) for a in inputs]
+        return [g * a for g, a in zip(vjp(op, inputs, s), inputs)]
+
+
+def _unbroadcast(t, shape):
+    while t.dim() > len(shape):
+        t = t.sum(0)
+    for i, n in enumerate(shape):
+        if n == 1 and t.shape[i] != 1:
+            t = t.sum(i, keepdim=True)
+    return t
+
+
+class WinnerTakeAll(Rule):
+    """Max pooling: all relevance of a window to its maximum (the gradient)."""
+
+    ops = (MaxPool,)
+
+    def __call__(self, op, inputs, output, relevance):
+        return vjp(op, inputs, relevance)
+
+
+class ProportionalMax(Rule):
+    """Max pooling treated as average pooling: R_j = a_j / Σ_window a · R (Norm rule)."""
+
+    ops = (MaxPool,)
+
+    def __init__(self, stabilizer: float = 1e-6):
+        self.stabilizer = check_number(stabilizer, "stabilizer")
+
+    def handles(self, op) -> bool:
+        """Max pooling without dilation (average pooling has no dilated windows)."""
+        return super().handles(op) and all(d == 1 for d in getattr(op, "dilation", (1,)))
+
+    def __call__(self, op, inputs, output, relevance):
+        avg = AvgPool(op.dim, op.kernel_size, op.stride, op.padding, op.ceil_mode)
+        (a,) = inputs
+        return Norm(self.stabilizer)(avg, inputs, avg(a), relevance)
+
+
+class Route(Rule):
+    """Exact routing by index for Concat, Reshape, Flatten and Select (R_in = Jᵀ R)."""
+
+    ops = (Routing,)
+
+    def __call__(self, op, inputs, output, relevance):
+        if isinstance(op, Concat):
+            return list(torch.split(relevance, [a.shape[op.dim] for a in inputs], op.dim))
+        if isinstance(op, (Reshape, Flatten)):
+            return [relevance.reshape(inputs[0].shape)]
+        return vjp(op, inputs, relevance)
+
+
+class SoftmaxRule(Rule):
+    """Relevance through a softmax s = softmax(x): R_i = x_i (R_i − s_i Σ_k R_k).
+
+    For attention-style use inside a network; at the output, :func:`lrp.explain` explains
+    the logits before the softmax instead.
+    """
+
+    ops = (Softmax,)
+
+    def __call__(self, op, inputs, output, relevance):
+        (x,) = inputs
+        total = relevance.sum(op.dim, keepdim=True)
+        return [x * (relevance - output * total)]
+
+
+register_default(Elementwise, Pass)
+register_default(LogSoftmax, Pass)
+register_default(Summation, Norm)
+register_default(Routing, Route)
+register_default(MaxPool, WinnerTakeAll)
+register_default(Softmax, SoftmaxRule)
