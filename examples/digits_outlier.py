@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 import lrp  # noqa: E402
 import neon  # noqa: E402
-from lrp.plot import heatmap  # noqa: E402
+from lrp.plot import explanation_grid  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -44,22 +44,22 @@ def choose(y, o, threshold, rng):
     return picks
 
 
-def plot(X, y, R, o, threshold, picks, path):
-    fig, axes = plt.subplots(2, len(picks), figsize=(2.3 * len(picks), 5))
-    for col, i in enumerate(picks):
-        axes[0, col].imshow(X[i].reshape(8, 8), cmap="gray_r")
-        status = "outlier" if o[i] > threshold else "inlier"
-        axes[0, col].set_title(f"digit {y[i]}: {status}\no = {o[i]:.2f}", fontsize=9)
-        heatmap(R[i].reshape(8, 8), axes[1, col], title=f"ΣR = {R[i].sum():.2f}")
-        fig.colorbar(axes[1, col].images[-1], ax=axes[1, col], fraction=0.046, pad=0.04)
-        for ax in axes[:, col]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.suptitle(f"One-class SVM on digit {INLIER}: which pixels make a digit an outlier "
-                 f"(threshold o > {threshold:.2f})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def plot(X, y, R, o, threshold, picks, path=None):
+    """Each picked digit above its heatmap, all maps on one symmetric scale (one colour bar).
+
+    Each caption states o and ΣR with its share of o. Saves to ``path`` if given; returns the
+    figure.
+    """
+    titles = [f"digit {y[i]}: {'outlier' if o[i] > threshold else 'inlier'}" for i in picks]
+    fig = explanation_grid(X[picks].reshape(-1, 8, 8),
+                           {"relevance": R[picks].reshape(-1, 8, 8)}, titles,
+                           outputs=o[picks], output_name="o", orientation="columns", size=2.0,
+                           suptitle=f"One-class SVM on digit {INLIER}: which pixels make a "
+                           f"digit an outlier (threshold o > {threshold:.2f})")
+    if path is not None:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return fig
 
 
 def main(out_dir=OUT):

@@ -39,7 +39,7 @@ def explain(model, X, reference=None):
     """
     import lrp
     import neon
-    from neon.sklearn.common import AffinePreprocessing
+    from neon.sklearn.preprocessing import AffinePreprocessing
 
     pre = AffinePreprocessing(offset=np.zeros(64), scale=np.full(64, 1 / 16.0),
                               steps=("divide by 16",))
@@ -47,30 +47,32 @@ def explain(model, X, reference=None):
     return graph, lrp.explain(graph, X, return_all=True)
 
 
-def plot(X, R, pred, truth, f, path):
-    """Each digit beside its heatmap (diverging colormap, symmetric around zero)."""
+def plot(X, R, pred, truth, f, path=None):
+    """Each digit above its heatmap, all maps on one symmetric scale with one colour bar.
+
+    Each caption states f (the explained f_pred) and ΣR with its share of f: the duels absorb
+    most of f, so the maps hold only part of it. Saves to ``path`` if given; returns the
+    figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lrp.plot import heatmap
+    from lrp.plot import explanation_grid
 
-    n = len(X)
-    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.9))
-    for k in range(n):
-        axes[0, k].imshow(X[k].reshape(8, 8), cmap="gray_r", vmin=0, vmax=16)
-        axes[0, k].set_title(f"true {truth[k]}\npred {pred[k]}", fontsize=8)
-        heatmap(R[k].reshape(8, 8), axes[1, k])
-        axes[1, k].set_xlabel(f"f = {f[k]:.3g}", fontsize=8)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle("RBF SVC on digits: relevance of each pixel for the predicted class "
-                 "(red: for it, blue: for its strongest rivals)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    titles = [f"true {t}\npred {p}" for t, p in zip(truth, pred)]
+    fig = explanation_grid(np.asarray(X).reshape(-1, 8, 8),
+                           {"relevance\nfor pred": np.asarray(R).reshape(-1, 8, 8)}, titles,
+                           outputs=f, orientation="columns", size=1.7,
+                           suptitle="RBF SVC on digits: relevance of each pixel for the "
+                           "predicted class (red: for it, blue: for its strongest rivals)\n"
+                           "% = ΣR / f, the part of f that reaches the pixels (the duels "
+                           "absorb the rest)")
+    if path is not None:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return fig
 
 
 def main(out_dir: Path = HERE / "out", n_show: int = 10) -> dict:

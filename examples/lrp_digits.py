@@ -33,30 +33,50 @@ def composites() -> dict:
             "custom": custom}
 
 
-def main(out_dir: Path = HERE / "out") -> None:
+def plot(x, maps: dict, titles, logits, path=None):
+    """Each digit beside its heatmap per composite, all on one symmetric scale.
+
+    One colour bar for the figure; each caption states the explained logit f and ΣR of that
+    map with its share of f (biases and stabilizers take or add the rest). Saves to ``path``
+    if given; returns the figure.
+    """
     import matplotlib
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from lrp.plot import explanation_grid
 
+    fig = explanation_grid(list(x), {k: list(v) for k, v in maps.items()}, titles,
+                           outputs=logits, size=1.8,
+                           suptitle="LRP composites on a digits CNN: relevance for the "
+                           "predicted logit f\n% = ΣR / f (biases and stabilizers take or "
+                           "add the rest)")
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return fig
+
+
+def main(out_dir: Path = HERE / "out") -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, X_test, y_test = train_digits_cnn(seed=0)
     graph = neon.neuralize(model, X_test[:1])
     x, y = X_test[:8], y_test[:8]
     predicted = graph(x).argmax(1)
-    maps = {}
+    maps, logits = {}, None
     for name, composite in composites().items():
         result = lrp.explain(graph, x, composite=composite, return_all=True)
         maps[name] = result.relevance
+        logits = result.output
         kept = result.relevance.flatten(1).sum(1) / result.output
         print(f"{name:24s} Σ R / f(x): median {kept.median():.3f} "
               f"(biases and stabilizers take or add the rest)")
     print("\nRules of the custom composite:")
     print(composites()["custom"].describe(graph))
     titles = [f"label {int(a)}, pred {int(b)}" for a, b in zip(y, predicted)]
-    fig = explanation_grid(list(x), {k: list(v) for k, v in maps.items()}, titles)
     path = out_dir / "lrp_digits.png"
-    fig.savefig(path, dpi=120)
+    plot(x, maps, titles, logits, path)
     print(f"\nsaved {path}")
 
 

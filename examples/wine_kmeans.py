@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 
 import lrp  # noqa: E402
 import neon  # noqa: E402
+from lrp.plot import feature_bars  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -36,8 +37,8 @@ def build(X):
     try:
         graph = neon.neuralize(pipe, X)
     except neon.sklearn.UnsupportedEstimatorError:   # no Pipeline neuralizer in this build
-        from neon.sklearn.common import AffinePreprocessing
         from neon.sklearn.kmeans import neuralize_kmeans
+        from neon.sklearn.preprocessing import AffinePreprocessing
 
         scaler = pipe[0]
         pre = AffinePreprocessing(scaler.min_, scale=scaler.scale_, steps=("minmaxscaler",))
@@ -60,23 +61,22 @@ def pick_samples(cluster, y, logits):
     return chosen, majority
 
 
-def plot(names, R, X, y, cluster, majority, logits, chosen, path):
-    fig, axes = plt.subplots(1, len(chosen), figsize=(4.2 * len(chosen), 4.8), sharey=True)
-    for ax, i in zip(np.atleast_1d(axes), chosen):
-        colors = np.where(R[i] >= 0, "tab:red", "tab:blue")
-        ax.barh(np.arange(len(names)), R[i], color=colors)
-        ax.axvline(0, color="k", lw=0.6)
-        ax.set_yticks(np.arange(len(names)), names, fontsize=8)
-        flag = "" if majority[cluster[i]] == y[i] else " (disagrees)"
-        ax.set_title(f"sample {i}: class {y[i]}, cluster {cluster[i]}{flag}\n"
-                     f"logit {logits[i]:.3f} = ΣR {R[i].sum():.3f}", fontsize=9)
-        ax.set_xlabel("relevance")
-    axes = np.atleast_1d(axes)
-    axes[0].invert_yaxis()
+def plot(names, R, X, y, cluster, majority, logits, chosen, path=None):
+    """Relevance per feature of the chosen samples, one panel each, on a common x-axis.
+
+    Features keep their order in every panel; each panel states the logit and ΣR. Saves to
+    ``path`` if given; returns the figure.
+    """
+    titles = [f"sample {i}: class {y[i]}, cluster {cluster[i]}"
+              f"{'' if majority[cluster[i]] == y[i] else ' (disagrees)'}" for i in chosen]
+    axes = feature_bars(R[chosen], names, sort=False, title=titles, outputs=logits[chosen],
+                        output_name="logit")
+    fig = axes[0].figure
     fig.suptitle("Wine, MinMaxScaler + KMeans(3): why each sample is in its cluster")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    if path is not None:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return fig
 
 
 def main(out_dir=OUT):
