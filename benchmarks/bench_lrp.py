@@ -2,7 +2,7 @@
 
 One method per process (peak memory on CPU needs a process per method: the resident-set
 maximum only grows). ``run`` spawns them all, under the default allocator and under the
-tuned one (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000``, see ARCHITECTURE.md),
+tuned one (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=100000000000``, see docs/architecture.md),
 and prints a markdown table.
 
 Usage::

@@ -1,6 +1,6 @@
 """Speed of NEON explanations against the estimators' own calls, and against SHAP.
 
-Measures, in one run (NEON.md, issue 4 "Speed"):
+Measures, in one run (docs/neon.md, issue 4 "Speed"):
 
 1. k-means, N = 100,000 samples, d = 64, K = 10: ``lrp.explain(neon.neuralize(km), X)`` vs
    ``km.transform(X)`` (target ≤ 3×);

@@ -28,22 +28,13 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 def build(X):
-    """Fit MinMaxScaler + KMeans(3) and neuralize it (the Pipeline, else the folded map)."""
+    """Fit MinMaxScaler + KMeans(3) and neuralize the pipeline."""
     from sklearn.cluster import KMeans
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler
 
     pipe = make_pipeline(MinMaxScaler(), KMeans(3, n_init=10, random_state=0)).fit(X)
-    try:
-        graph = neon.neuralize(pipe, X)
-    except neon.sklearn.UnsupportedEstimatorError:   # no Pipeline neuralizer in this build
-        from neon.sklearn.kmeans import neuralize_kmeans
-        from neon.sklearn.preprocessing import AffinePreprocessing
-
-        scaler = pipe[0]
-        pre = AffinePreprocessing(scaler.min_, scale=scaler.scale_, steps=("minmaxscaler",))
-        graph = neuralize_kmeans(pipe[-1], X, preprocessing=pre)
-    return pipe, graph
+    return pipe, neon.neuralize(pipe, X)
 
 
 def pick_samples(cluster, y, logits):

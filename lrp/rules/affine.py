@@ -254,7 +254,7 @@ def _split_back(op, a, s, w_a_pos, w_a_neg, nonneg):
 
 
 class Gamma(_AffineRule):
-    """LRP-γ, sign-aware (LRP_RULES.md; Montavon et al. 2019; Andéol et al. 2021).
+    """LRP-γ, sign-aware (docs/lrp_rules.md; Montavon et al. 2019; Andéol et al. 2021).
 
     For z_k > 0: q_jk = a⁺_j (w_jk + γw⁺_jk) + a⁻_j (w_jk + γw⁻_jk), bias b_k + γb⁺_k;
     for z_k < 0: q_jk = a⁺_j (w_jk + γw⁻_jk) + a⁻_j (w_jk + γw⁺_jk), bias b_k + γb⁻_k;

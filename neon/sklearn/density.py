@@ -18,13 +18,26 @@ import numpy as np
 from ..graph import Graph
 from ..ops import SoftMin, SquaredDistance
 from .builders import distance_pool_graph, fold_distance, input_width
-from .registry import UnsupportedEstimatorError, register_neuralizer
+from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import as_tensor, check_data, check_fitted
 
 __all__ = ["neuralize_kernel_density", "neuralize_gaussian_mixture", "gmm_units"]
 
 
-@register_neuralizer("KernelDensity")
+def kernel_density_reference(estimator, X) -> Expected:
+    """o(x) = (−score_samples(x) − (D/2) log 2πh²) / γ with γ = 1/(2h²)."""
+    h = float(estimator.bandwidth_)
+    bias = 0.5 * X.shape[1] * np.log(2 * np.pi * h * h)
+    o = (-estimator.score_samples(X) - bias) * (2 * h * h)
+    return Expected(o[:, None], rtol=1e-7, what="score_samples(X)")
+
+
+def gaussian_mixture_reference(estimator, X) -> Expected:
+    """−log p(x) = −score_samples(x)."""
+    return Expected(-estimator.score_samples(X)[:, None], rtol=1e-8, what="score_samples(X)")
+
+
+@register_neuralizer("KernelDensity", reference=kernel_density_reference)
 def neuralize_kernel_density(estimator, data=None, *, preprocessing=None) -> Graph:
     """A :class:`neon.Graph` of a gaussian KernelDensity: o(x) with −log p = γ o + bias.
 
@@ -108,7 +121,7 @@ def gmm_units(estimator):
     return mu, weight, matrix, const
 
 
-@register_neuralizer("GaussianMixture")
+@register_neuralizer("GaussianMixture", reference=gaussian_mixture_reference)
 def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None) -> Graph:
     """A :class:`neon.Graph` computing −log p(x) of a fitted GaussianMixture.
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..graph import Graph
 from ..ops import CompetitionMin, SquaredDistance, check_beta
 from .builders import fold_distance, input_width
-from .registry import register_neuralizer
+from .registry import Expected, register_neuralizer
 from .validation import check_data, check_fitted
 
 __all__ = ["neuralize_kmeans", "default_beta"]
@@ -35,7 +35,14 @@ def default_beta(graph, data) -> float:
     return 1.0 / mean
 
 
-@register_neuralizer("KMeans", "MiniBatchKMeans")
+def kmeans_reference(estimator, X) -> Expected:
+    """f_c = min_{k≠c} d_k − d_c from scikit-learn's ``transform`` (Euclidean distances)."""
+    d = estimator.transform(X) ** 2
+    f = np.stack([np.delete(d, c, axis=1).min(1) - d[:, c] for c in range(d.shape[1])], 1)
+    return Expected(f, rtol=1e-8, what="transform(X) ** 2")
+
+
+@register_neuralizer("KMeans", "MiniBatchKMeans", reference=kmeans_reference)
 def neuralize_kmeans(estimator, data=None, *, preprocessing=None, beta=None) -> Graph:
     """A :class:`neon.Graph` computing the cluster logits of a fitted k-means.
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .builders import add_first_linear, all_outputs, finish_graph, start_graph
-from .registry import register_neuralizer
+from .registry import Expected, register_neuralizer
 from .validation import check_fitted
 
 __all__ = ["neuralize_linear_classifier", "neuralize_linear_regressor", "CLASSIFIERS",
@@ -59,7 +59,20 @@ def _is_logistic(estimator) -> bool:
         isinstance(estimator, SGDClassifier) and estimator.loss == "log_loss")
 
 
-@register_neuralizer(*CLASSIFIERS)
+def linear_classifier_reference(estimator, X) -> Expected:
+    """``decision_function``: two columns [−f, f] for two classes, else one per class."""
+    f = np.asarray(estimator.decision_function(X), dtype=np.float64)
+    return Expected(np.stack([-f, f], 1) if f.ndim == 1 else f, rtol=1e-9,
+                    what="decision_function(X)")
+
+
+def linear_regressor_reference(estimator, X) -> Expected:
+    """``predict`` as (N, n_targets)."""
+    y = np.asarray(estimator.predict(X), dtype=np.float64)
+    return Expected(y.reshape(len(X), -1), rtol=1e-9, what="predict(X)")
+
+
+@register_neuralizer(*CLASSIFIERS, reference=linear_classifier_reference)
 def neuralize_linear_classifier(estimator, data=None, *, preprocessing=None,
                                 fold_preprocessing: bool = False):
     """Neuralize a fitted linear classifier as one ``Linear`` op.
@@ -115,7 +128,7 @@ def neuralize_linear_classifier(estimator, data=None, *, preprocessing=None,
 
 # ----------------------------------------------------------------------------- regressors
 
-@register_neuralizer(*REGRESSORS)
+@register_neuralizer(*REGRESSORS, reference=linear_regressor_reference)
 def neuralize_linear_regressor(estimator, data=None, *, preprocessing=None,
                                fold_preprocessing: bool = False):
     """Neuralize a fitted linear regressor as one ``Linear`` op.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .builders import add_first_linear, all_outputs, finish_graph, start_graph
-from .registry import UnsupportedEstimatorError, register_neuralizer
+from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import as_tensor, check_fitted
 
 __all__ = ["neuralize_mlp"]
@@ -84,7 +84,35 @@ def _output(estimator, weight, bias):
                                     f"{kind!r}; supported: identity, exp, logistic, softmax")
 
 
-@register_neuralizer("MLPClassifier", "MLPRegressor")
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def mlp_reference(estimator, X) -> Expected:
+    """``predict_proba`` (through the output's link) for classifiers, ``predict`` for
+    regressors (``exp`` of the output for the Poisson loss)."""
+    kind = estimator.out_activation_
+    if kind in ("identity", "exp"):
+        y = np.asarray(estimator.predict(X), dtype=np.float64).reshape(len(X), -1)
+        return Expected(y, rtol=1e-9, what="predict(X)",
+                        output_map=np.exp if kind == "exp" else None)
+    p = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    if kind == "softmax":
+        return Expected(p, rtol=1e-9, what="predict_proba(X)", output_map=_softmax)
+    if p.shape[1] == 2 and len(estimator.classes_) == 2 and estimator.n_outputs_ == 1:
+        def binary(z):   # the graph's [−z, z]: predict_proba = [1 − σ(z), σ(z)]
+            s = _sigmoid(z[:, 1])
+            return np.stack([1 - s, s], 1)
+        return Expected(p, rtol=1e-9, what="predict_proba(X)", output_map=binary)
+    return Expected(p, rtol=1e-9, what="predict_proba(X)", output_map=_sigmoid)
+
+
+@register_neuralizer("MLPClassifier", "MLPRegressor", reference=mlp_reference)
 def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessing: bool = False):
     """Neuralize a fitted MLPClassifier or MLPRegressor.
 

@@ -20,7 +20,7 @@ IEEE TNNLS 2022 (neuralizing preprocessing with the model).
 from __future__ import annotations
 
 from .preprocessing import chain_preprocessing, step_preprocessing, supported_steps
-from .registry import UnsupportedEstimatorError, register_neuralizer
+from .registry import UnsupportedEstimatorError, reference_for, register_neuralizer
 from .validation import check_data, check_fitted
 
 __all__ = ["neuralize_pipeline"]
@@ -72,7 +72,17 @@ def _final_neuralizer(name, estimator):
             f"the final step {name!r} of the pipeline: {err}") from None
 
 
-@register_neuralizer("Pipeline")
+def pipeline_reference(pipeline, X):
+    """The final step's reference on the preprocessed data ``pipeline[:-1].transform(X)``."""
+    final = pipeline.steps[-1][1]
+    reference = reference_for(final)
+    if reference is None:
+        raise UnsupportedEstimatorError(f"the final step {type(final).__name__} has no "
+                                        "registered reference")
+    return reference(final, pipeline[:-1].transform(X))
+
+
+@register_neuralizer("Pipeline", reference=pipeline_reference)
 def neuralize_pipeline(pipeline, data=None, *, preprocessing=None, **options):
     """Neuralize a fitted Pipeline of affine preprocessing steps and a final estimator.
 

@@ -30,7 +30,7 @@ from ..graph import Graph
 from ..ops import Linear, Power, RBFDuels, RivalMin, RootedLinear, SquaredDistance, check_beta
 from .builders import fold_distance, input_width
 from .preprocessing import AffinePreprocessing
-from .registry import UnsupportedEstimatorError, register_neuralizer
+from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import as_tensor, check_data, check_fitted
 
 __all__ = ["neuralize_svc", "svc_duels"]
@@ -204,7 +204,28 @@ def _default_beta(graph, data, n_features):
     return 1.0 / scale if np.isfinite(scale) and scale > 0 else 1.0
 
 
-@register_neuralizer("SVC", "NuSVC")
+def svc_reference(estimator, X) -> Expected:
+    """f_c = min_{j≠c} decision_cj from the one-vs-one ``decision_function``: equal for the
+    linear and polynomial kernels, the same sign for RBF (whose duels are log-ratios)."""
+    import copy
+
+    ovo = copy.copy(estimator)
+    ovo.decision_function_shape = "ovo"
+    dec = np.asarray(ovo.decision_function(X), dtype=np.float64).reshape(len(X), -1)
+    k = len(estimator.classes_)
+    if k == 2:
+        dec = -dec       # binary decision_function > 0 means classes_[1]: duel (0, 1) is −dec
+    g = np.full((len(X), k, k), np.inf)
+    pairs = [(a, b) for a in range(k) for b in range(a + 1, k)]
+    for column, (a, b) in enumerate(pairs):
+        g[:, a, b], g[:, b, a] = dec[:, column], -dec[:, column]
+    f = g.min(2)
+    if estimator.kernel == "rbf":
+        return Expected(f, relation="sign", rtol=1e-9, what="decision_function (ovo)")
+    return Expected(f, rtol=1e-8, what="decision_function (ovo)")
+
+
+@register_neuralizer("SVC", "NuSVC", reference=svc_reference)
 def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
     """Neuralize a fitted SVC or NuSVC (kernels 'rbf', 'linear', 'poly').
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .builders import distance_pool_graph, input_width
-from .registry import UnsupportedEstimatorError, register_neuralizer
+from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import check_data, check_fitted
 
 __all__ = ["neuralize_one_class_svm"]
@@ -36,7 +36,14 @@ def _check_kernel(estimator):
             "cannot be neuralized by NEON; supported: kernel='rbf'")
 
 
-@register_neuralizer("OneClassSVM")
+def one_class_svm_reference(estimator, X) -> Expected:
+    """o(x) = −γ⁻¹ log(score_samples(x) / Σα), the default (normalized) outlierness."""
+    total = float(np.asarray(estimator.dual_coef_).sum())
+    o = -np.log(estimator.score_samples(X) / total) / float(estimator._gamma)
+    return Expected(o[:, None], rtol=1e-7, what="score_samples(X)")
+
+
+@register_neuralizer("OneClassSVM", reference=one_class_svm_reference)
 def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
                             normalize: bool = True):
     """A :class:`neon.Graph` computing the one-class SVM's outlierness o(x).

@@ -1,7 +1,7 @@
 """Shared fixtures and an independent numpy reference for the LRP tests.
 
 The reference (``ref`` fixture: this module) writes every rule in its table form from
-LRP_RULES.md, R_j = Σ_k q_jk / (Σ_j' q_j'k + β_k + ε·sign(·)) · R_k, with explicit
+docs/lrp_rules.md, R_j = Σ_k q_jk / (Σ_j' q_j'k + β_k + ε·sign(·)) · R_k, with explicit
 contribution matrices q (rows k = output units, columns j = inputs) and per-sample loops.
 It shares no code with :mod:`lrp`: convolutions are unrolled into dense matrices by plain
 index loops, so a test comparing against it compares two independent computations.

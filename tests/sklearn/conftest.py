@@ -71,14 +71,6 @@ def relevance_absorbed(explanation) -> np.ndarray:
     return sum(row["absorbed"].numpy() for row in explanation.table)
 
 
-def require_pipeline() -> None:
-    """Skip the calling test while the Pipeline neuralizer is not registered."""
-    from neon.sklearn import supported_estimators
-
-    if "Pipeline" not in supported_estimators():
-        pytest.skip("the Pipeline neuralizer is not registered yet")
-
-
 @pytest.fixture
 def nh():
     """The helpers of this conftest (test modules cannot import it under importlib mode)."""
@@ -87,4 +79,4 @@ def nh():
     return types.SimpleNamespace(
         load=load, standardized=standardized, random_data=random_data, scaler_map=scaler_map,
         scalers=scalers, relevance_absorbed=relevance_absorbed,
-        require_pipeline=require_pipeline, DATASETS=DATASETS)
+        DATASETS=DATASETS)

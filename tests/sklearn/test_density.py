@@ -1,4 +1,4 @@
-"""KernelDensity (gaussian) and GaussianMixture neuralized: the five test groups of NEON.md.
+"""KernelDensity (gaussian) and GaussianMixture neuralized: the five test groups of docs/neon.md.
 
 Expected values come from scikit-learn (score_samples, predict) or numpy on the fitted
 attributes (``precisions_``, ``covariances_``), never from the code under test.

@@ -1,4 +1,4 @@
-"""k-means (KMeans, MiniBatchKMeans) neuralized: the five test groups of NEON.md.
+"""k-means (KMeans, MiniBatchKMeans) neuralized: the five test groups of docs/neon.md.
 
 Expected values come from scikit-learn (``transform``, ``predict``) or from numpy formulas on
 ``cluster_centers_``, never from the code under test.
@@ -197,7 +197,6 @@ def test_pca_folding_is_the_euler_split(nh, whiten):
 
 
 def test_pipeline_neuralizer(nh):
-    nh.require_pipeline()
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler
 

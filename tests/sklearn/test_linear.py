@@ -1,4 +1,4 @@
-"""Linear classifiers and regressors as one Linear op (NEON.md, "Already-neural and linear").
+"""Linear classifiers and regressors as one Linear op (docs/neon.md, "Already-neural and linear").
 
 Expected values come from scikit-learn (decision_function, predict, predict_proba) or from
 numpy formulas on the fitted coef_/intercept_, never from the code under test.

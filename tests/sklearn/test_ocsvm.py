@@ -1,4 +1,4 @@
-"""One-class SVM (RBF) neuralized: the five test groups of NEON.md.
+"""One-class SVM (RBF) neuralized: the five test groups of docs/neon.md.
 
 o(x) = −γ⁻¹ log Σ_j α̃_j exp(−γ‖x − u_j‖²); expected values come from scikit-learn
 (score_samples, decision_function, predict) or numpy on the fitted attributes.
@@ -155,7 +155,6 @@ def test_pca_folding(nh):
 
 
 def test_pipeline_neuralizer(nh):
-    nh.require_pipeline()
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 

@@ -1,6 +1,6 @@
 """Pipelines: affine preprocessing steps become graph nodes, relevance lands on raw features.
 
-NEON.md test 3: a Pipeline gives each raw feature the relevance its scaled value gets from the
+docs/neon.md test 3: a Pipeline gives each raw feature the relevance its scaled value gets from the
 bare estimator on the scaled data (a shifting scaler must not turn w_i(s_i x_i + t_i) into
 w_i s_i x_i). Expected values come from scikit-learn (transform, decision_function, predict)
 and numpy formulas on fitted attributes, never from the code under test.
@@ -366,21 +366,6 @@ def test_pipeline_bad_data():
 
 # ----------------------------------------------------------------------------- other finals
 
-def _neuralize_or_skip(pipe, **options):
-    """Neuralize, or skip while the final estimator's neuralizer (another module) is missing
-    or does not take ``preprocessing`` yet."""
-    try:
-        return neon.neuralize(pipe, **options)
-    except UnsupportedEstimatorError as err:
-        if "final step" in str(err):
-            pytest.skip(f"final estimator not neuralizable yet: {err}")
-        raise
-    except TypeError as err:
-        if "preprocessing" in str(err):
-            pytest.skip(f"final estimator's neuralizer does not take preprocessing yet: {err}")
-        raise
-
-
 def _against_bare(pipe, graph, X, rtol=1e-8):
     """The pipeline graph on raw X equals the bare estimator's graph on transformed X."""
     bare = neon.neuralize(pipe[-1])
@@ -394,7 +379,7 @@ def test_kmeans_pipeline_reproduces_predict(pre):
     X, _ = dataset("wine")
     steps = [MinMaxScaler()] if pre == "minmax" else [StandardScaler(), PCA(4)]
     pipe = make_pipeline(*steps, KMeans(3, n_init=3, random_state=0)).fit(X)
-    graph = _neuralize_or_skip(pipe)
+    graph = neon.neuralize(pipe)
     out = _against_bare(pipe, graph, X)
     assert np.array_equal(out.argmax(1), pipe.predict(X))
     if pre == "minmax":  # test 3: the raw features get the scaled features' relevance
@@ -407,11 +392,9 @@ def test_kmeans_pipeline_reproduces_predict(pre):
 def test_one_class_svm_pipeline_reproduces_predict():
     X, _ = dataset("wine")
     pipe = make_pipeline(StandardScaler(), OneClassSVM(gamma=0.05, nu=0.2)).fit(X)
-    graph = _neuralize_or_skip(pipe)
+    graph = neon.neuralize(pipe)
     out = _against_bare(pipe, graph, X)
-    threshold = graph.meta.get("threshold")
-    if threshold is None:
-        pytest.skip("the one-class SVM graph declares no threshold in meta")
+    threshold = graph.meta["threshold"]
     clear = np.abs(pipe.decision_function(X)) > 1e-9
     predicted = np.where(out.reshape(len(X)) > threshold, -1, 1)
     assert np.array_equal(predicted[clear], pipe.predict(X)[clear])
@@ -422,7 +405,7 @@ def test_one_class_svm_pipeline_reproduces_predict():
 def test_svc_pipeline_reproduces_predict(data, kernel):
     X, y = dataset(data)
     pipe = make_pipeline(StandardScaler(), SVC(kernel=kernel, gamma="scale")).fit(X, y)
-    graph = _neuralize_or_skip(pipe)
+    graph = neon.neuralize(pipe)
     out = _against_bare(pipe, graph, X)
     agree = np.mean(pipe.classes_[out.argmax(1)] == pipe.predict(X))
     # two classes: always equal; several: equal except at one-vs-one vote cycles (svc.py)

@@ -388,10 +388,7 @@ def test_pca_preprocessing_reproduces_and_conserves_at_distances():
 def test_pipeline_neuralizer():
     X, y = load_wine(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), SVC()).fit(X, y)
-    try:
-        graph = neon.neuralize(pipe)
-    except (UnsupportedEstimatorError, NotImplementedError) as err:
-        pytest.skip(f"Pipeline neuralizer not available yet: {err}")
+    graph = neon.neuralize(pipe)
     scaler, model = pipe[0], pipe[-1]
     np.testing.assert_allclose(lrp.explain(graph, X),
                                lrp.explain(neon.neuralize(model), scaler.transform(X)),
