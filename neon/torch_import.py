@@ -158,8 +158,22 @@ class _Importer:
             elif node.op == "get_attr":
                 raise UnsupportedOpError(
                     f"{self.where(node)} reads a tensor attribute directly; only tensors "
-                    "computed from the input by supported modules and functions can be imported")
+                    "computed from the input by supported modules and functions can be "
+                    f"imported{self.override_hint(node.target)}")
         return self.graph
+
+    def override_hint(self, attribute: str) -> str:
+        """Why a module's tensor attribute was read: a supported class with its own forward."""
+        owner = self.modules.get(attribute.rpartition(".")[0])
+        if owner is None:
+            return ""
+        for cls in type(owner).__mro__[1:]:
+            if cls in _MODULES:
+                return (f". Module {attribute.rpartition('.')[0]!r} ({type(owner).__name__}) "
+                        f"subclasses {cls.__module__}.{cls.__name__} but overrides forward, so "
+                        "its code is traced and cannot be imported as it is; register a "
+                        f"converter for {type(owner).__name__} with neon.register_converter")
+        return ""
 
     def set_output(self, node):
         out = node.args[0]
@@ -713,6 +727,9 @@ def register_converter(target):
             _MODULES[target] = convert
             return fn
         return decorate
+    if isinstance(target, nn.Module):
+        raise TypeError(f"register_converter takes the module class, not an instance: use "
+                        f"register_converter({type(target).__name__})")
     if callable(target) or isinstance(target, str):
         table = _METHODS if isinstance(target, str) else _FUNCTIONS
         base = target if isinstance(target, str) else getattr(target, "__name__", "call")
