@@ -327,7 +327,7 @@ class Gamma(_AffineRule):
         w_down = op.weight + g * op.weight.clamp(max=0)
         positive = z > 0
         d = torch.where(positive, t, z - t).mul_(g).add_(z)       # z_pos | z_neg
-        d.add_(torch.where(positive, eps, -eps).to(z.dtype))
+        d.add_(torch.where(positive, z.new_tensor(eps), z.new_tensor(-eps)))
         s = torch.div(relevance, d, out=d)
         s_pos = torch.where(positive, s, 0.0)
         s_neg = s.masked_fill_(z >= 0, 0)
