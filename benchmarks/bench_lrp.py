@@ -60,7 +60,7 @@ def _method(name, model_name, model, x):
         graph = neon.from_torch(model, x[:1])
         composite = {"ours_epsilon": lrp.EpsilonOnly(),
                      "ours_epsilon_plus_flat": lrp.EpsilonPlusFlat(),
-                     "ours_epsilon_gamma_box": lrp.EpsilonGammaBox(-3.0, 3.0)}[name]
+                     "ours_epsilon_gamma_box": lrp.EpsilonGammaBox(-6.0, 6.0)}[name]
         return lambda: lrp.explain(graph, x, target, composite)
     if name.startswith("zennit"):
         from zennit.attribution import Gradient
@@ -69,7 +69,7 @@ def _method(name, model_name, model, x):
 
         canon = ResNetCanonizer() if "resnet" in model_name else VGGCanonizer()
         composite = EpsilonPlusFlat(canonizers=[canon]) if name.endswith("plus_flat") else \
-            EpsilonGammaBox(low=-3.0, high=3.0, canonizers=[canon])
+            EpsilonGammaBox(low=-6.0, high=6.0, canonizers=[canon])
         with torch.no_grad():
             out = model(x)
         start = torch.zeros_like(out)

@@ -5,7 +5,7 @@ per node; rules live in :mod:`lrp.rules`, composites (rule assignment in code) i
 :mod:`lrp.composites` and :mod:`lrp.select`.
 """
 
-from . import composites, rules, select  # noqa: F401 (rules registers the defaults)
+from . import composites, rules, select, targets  # noqa: F401 (rules registers the defaults)
 from .composites import (
                          Composite,
                          EpsilonAlpha2Beta1,
@@ -15,9 +15,11 @@ from .composites import (
                          EpsilonPlus,
                          EpsilonPlusFlat,
 )
-from .propagate import Explanation, TargetError, explain
+from .propagate import Explanation, explain
 from .rules import RuleError
+from .targets import Column, TargetError
 
-__all__ = ["explain", "Explanation", "TargetError", "RuleError", "Composite", "rules",
+__all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Composite", "rules",
+           "targets",
            "select", "composites", "EpsilonOnly", "EpsilonPlus", "EpsilonPlusFlat",
            "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat"]

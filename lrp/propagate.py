@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .composites import Composite
+from neon.graph import Graph
 
-__all__ = ["explain", "Explanation", "TargetError", "select_target"]
+from . import composites
+from .rules import ZBox
+from .targets import Column, TargetError, resolve_target, select_target
 
-
-class TargetError(ValueError):
-    """The requested target does not fit the graph's output."""
+__all__ = ["explain", "Explanation", "TargetError", "select_target", "Column"]
 
 
 @dataclass
@@ -70,59 +70,13 @@ def explained_node(graph) -> str:
     return graph.output
 
 
-def select_target(out: torch.Tensor, target) -> torch.Tensor:
-    """Turn ``target`` into a mask/weight tensor shaped like ``out``.
-
-    ``target``: None (the predicted class, argmax over axis 1; all of a (N,) or (N, 1)
-    output), an int, one int per sample, a mask shaped like the output, or a callable
-    ``out -> any of these``.
-    """
-    n = out.shape[0]
-    if callable(target) and not isinstance(target, (torch.Tensor, np.ndarray)):
-        return select_target(out, target(out))
-    if target is None:
-        if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
-            return torch.ones_like(out)
-        if out.dim() != 2:
-            raise TargetError(f"output of shape {tuple(out.shape)}: give a target mask shaped "
-                              "like it (the predicted class is defined for (N, C) outputs)")
-        target = out.argmax(1)
-    if isinstance(target, (int, np.integer)):
-        target = torch.full((n,), int(target), dtype=torch.long, device=out.device)
-    target = torch.as_tensor(np.asarray(target) if not isinstance(target, torch.Tensor)
-                             else target, device=out.device)
-    is_mask = target.dtype.is_floating_point or target.dtype == torch.bool
-    if target.dim() == 0 and not is_mask:  # a class as a 0-d tensor or array
-        target = target.reshape(1).expand(n)
-    if is_mask or (target.dim() >= 2 and tuple(target.shape) == tuple(out.shape)):
-        if tuple(target.shape) != tuple(out.shape):
-            raise TargetError(f"a target mask must be shaped like the output "
-                              f"{tuple(out.shape)}, got {tuple(target.shape)}")
-        if not bool(torch.isfinite(target.to(out.dtype)).all()):
-            raise TargetError("the target mask contains NaN or infinite values")
-        return target.to(out.dtype)
-    if out.dim() < 2:
-        raise TargetError(f"class targets need an (N, C) output; this graph's output has shape "
-                          f"{tuple(out.shape)}: use target=None or a mask")
-    if target.dim() != 1 or target.shape[0] != n:
-        raise TargetError(f"give one class per sample: expected shape ({n},), got "
-                          f"{tuple(target.shape)}")
-    classes = out.shape[1]
-    if bool(((target < 0) | (target >= classes)).any()):
-        bad = target[(target < 0) | (target >= classes)][0].item()
-        raise TargetError(f"target class {bad} is out of range: the output has {classes} "
-                          f"classes (0 … {classes - 1})")
-    mask = torch.zeros_like(out)
-    mask.reshape(n, classes, -1)[torch.arange(n, device=out.device), target.long()] = 1
-    return mask
-
-
 def _propagate(graph, xs, target, rules, return_all):
     with torch.no_grad():
         values = graph.activations(*xs, validated=True)
         start = explained_node(graph)
         out = values[start]
         default = graph.default_target
+        target = resolve_target(graph, target, out.shape[0], tuple(out.shape))
         mask = select_target(out, default if target is None and default is not None else target)
         relevance = {start: out * mask}
         explained = _per_sample(relevance[start])
@@ -133,6 +87,8 @@ def _propagate(graph, xs, target, rules, return_all):
                 continue
             rule = rules[node.name]
             args = [values[i] for i in node.inputs]
+            if isinstance(rule, ZBox):
+                rule.check_input(args[0], f"the input of node {node.name!r}")
             sent = rule(node.op, args, values[node.name], r)
             if return_all:
                 record[node.name] = r
@@ -149,25 +105,100 @@ def _propagate(graph, xs, target, rules, return_all):
         return results, explained, record, table
 
 
-def explain(graph, x, target=None, composite: Composite | None = None, *,
-            return_all: bool = False, batch_size: int | None = None):
+def _check_graph(graph):
+    if isinstance(graph, Graph):
+        return
+    kind = type(graph).__name__
+    if isinstance(graph, torch.nn.Module):
+        raise TypeError(f"lrp.explain takes a neon.Graph, got the torch module {kind}: import it "
+                        "first, graph = neon.neuralize(model, example_input), and explain the "
+                        "graph (reuse it across calls)")
+    if hasattr(graph, "fit") and hasattr(graph, "get_params"):
+        raise TypeError(f"lrp.explain takes a neon.Graph, got the scikit-learn estimator {kind}: "
+                        "neuralize it first, graph = neon.neuralize(model, X), and explain the "
+                        "graph")
+    raise TypeError(f"lrp.explain takes a neon.Graph (from neon.neuralize), got {kind}")
+
+
+def _split_inputs(graph, x):
+    """(list of inputs, whether the user gave a tuple of per-input arrays)."""
+    n_inputs = len(graph.input_specs)
+    if isinstance(x, (tuple, list)):
+        per_input = n_inputs > 1 or (
+            len(x) == 1 and isinstance(x[0], (torch.Tensor, np.ndarray))
+            and x[0].ndim == len(graph.input_specs[0].shape) + 1)
+        if per_input:
+            return list(x), True
+    return [x], False
+
+
+def _check_batch_size(batch_size):
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _slice_target(target, n, start, stop):
+    """The part of a per-sample target that belongs to samples start … stop."""
+    if isinstance(target, Column):
+        return target if target.index.ndim == 0 else Column(target.index[start:stop])
+    if isinstance(target, (torch.Tensor, np.ndarray, list, tuple)) or hasattr(target, "iloc"):
+        if getattr(target, "ndim", 1) == 0:
+            return target
+        if len(target) != n:
+            raise TargetError(f"give one target per sample: the input has {n} samples, "
+                              f"the target {len(target)}")
+        if hasattr(target, "iloc"):
+            return target.iloc[start:stop]
+        return target[start:stop]
+    return target
+
+
+def _as_frame(relevance, graph, frame):
+    import pandas as pd
+
+    if relevance.ndim != 2:
+        raise ValueError("as_frame=True needs tabular (N, features) input")
+    columns = frame.columns if frame is not None else (
+        graph.feature_names or [f"x{i}" for i in range(relevance.shape[1])])
+    index = frame.index if frame is not None else None
+    return pd.DataFrame(relevance, columns=columns, index=index)
+
+
+def explain(graph, x, target=None, composite=None, *, return_all: bool = False,
+            batch_size: int | None = None, as_frame: bool | None = None):
     """Layer-wise relevance of ``x`` for the graph's (selected) output.
 
     Parameters
     ----------
     graph : neon.Graph
-    x : tensor or ndarray, or a tuple of them for a graph with several inputs
-        A batch, batch axis first. numpy in gives numpy out; tensors in, tensors out.
-    target : None, int, sequence of int, mask, or callable
-        Which output to explain (see :func:`select_target`). Default: the predicted class,
-        or ``graph.default_target`` when the graph declares one (neuralized regressors).
-    composite : lrp.Composite, optional
-        Rule assignment. Default: every node gets its op category's default rule
-        (ε = 1e-6 on Linear/Conv, the NEON rules on neuralized models).
+        From :func:`neon.neuralize` (a torch module or an estimator must be neuralized first).
+    x : tensor, ndarray, DataFrame or list of rows; a tuple of them for a graph with several
+        inputs
+        A batch, batch axis first (:meth:`neon.Graph.check_inputs` says what is accepted and
+        how dtypes are converted). Tensors in, tensors out; numpy in (or lists), numpy out;
+        a DataFrame in gives a DataFrame out with its columns and index.
+    target : None, label, sequence of labels, lrp.Column, float mask, or callable
+        Which output to explain (see :mod:`lrp.targets`). For graphs that declare output
+        labels (scikit-learn classifiers, clusterers, pipelines) targets are **labels** of
+        the estimator's own type, so ``target=model.predict(X)`` explains the predicted
+        classes; ``lrp.Column(i)`` picks output columns by position. For torch graphs and
+        regressors, integers are column indices. Default: the predicted class, or the
+        output the graph declares (``graph.default_target``).
+    composite : lrp.Composite, preset name, preset class, or a Rule, optional
+        Rule assignment (:func:`lrp.composites.resolve`). Default: every node gets its op
+        category's default rule (ε = 1e-6 on Linear/Conv, the NEON rules on neuralized
+        models).
     return_all : bool
         Return an :class:`Explanation` with every node's relevance and a conservation table.
     batch_size : int, optional
         Explain in chunks of this many samples to bound memory.
+    as_frame : bool, optional
+        Return a pandas DataFrame (columns: the graph's feature names). Default: only for
+        DataFrame input.
 
     Returns
     -------
@@ -176,36 +207,38 @@ def explain(graph, x, target=None, composite: Composite | None = None, *,
     Notes
     -----
     The relevance starts at the explained output's value, R = f(x) ⊙ mask, so with
-    conserving rules Σ_i R_i = f(x). Reference: Bach et al., "On pixel-wise explanations for
-    non-linear classifier decisions by layer-wise relevance propagation", PLoS ONE 2015.
+    conserving rules Σ_i R_i = f(x). A ZBox rule checks that its input lies in its box.
+    Reference: Bach et al., "On pixel-wise explanations for non-linear classifier decisions
+    by layer-wise relevance propagation", PLoS ONE 2015.
     """
-    multi = isinstance(x, (tuple, list))
-    xs = list(x) if multi else [x]
-    from_numpy = any(isinstance(v, np.ndarray) for v in xs)
+    _check_graph(graph)
+    if not isinstance(return_all, bool):
+        raise TypeError(f"return_all must be True or False, got {return_all!r}")
+    if as_frame not in (None, True, False):
+        raise TypeError(f"as_frame must be None, True or False, got {as_frame!r}")
+    xs, multi = _split_inputs(graph, x)
+    frame = xs[0] if not multi and hasattr(xs[0], "columns") else None
+    to_numpy = any(not isinstance(v, torch.Tensor) for v in xs)
     xs = graph.check_inputs(*xs)
-    if composite is None:
-        composite = Composite()
+    resolve = getattr(composites, "resolve", None)
+    composite = resolve(composite) if resolve is not None else (composite or
+                                                                 composites.Composite())
     rules = composite.assign(graph)
     n = xs[0].shape[0]
     if n == 0:
         raise ValueError(f"x holds no samples (shape {tuple(xs[0].shape)}); give at least one")
-    chunk = n if batch_size is None else int(batch_size)
-    if chunk < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    batch_size = _check_batch_size(batch_size)
+    chunk = n if batch_size is None else batch_size
     pieces = []
     for start in range(0, n, chunk):
         part = [v[start:start + chunk] for v in xs]
-        t = target
-        if isinstance(target, (torch.Tensor, np.ndarray, list, tuple)) and chunk < n \
-                and getattr(target, "ndim", 1) > 0:
-            if len(target) != n:
-                raise TargetError(f"give one target per sample: the input has {n} samples, "
-                                  f"the target {len(target)}")
-            t = target[start:start + chunk]
+        t = _slice_target(target, n, start, start + chunk) if chunk < n else target
         pieces.append(_propagate(graph, part, t, rules, return_all))
     results = [torch.cat([p[0][i] for p in pieces]) for i in range(len(xs))]
-    if from_numpy:
+    if to_numpy or as_frame:
         results = [r.detach().cpu().numpy() for r in results]
+    if as_frame or (as_frame is None and frame is not None):
+        results[0] = _as_frame(results[0], graph, frame)
     relevance = tuple(results) if multi else results[0]
     if not return_all:
         return relevance

@@ -333,8 +333,9 @@ class Graph(nn.Module):
 
         Parameters
         ----------
-        *xs : torch.Tensor or numpy.ndarray
-            One array per graph input, batch first. numpy in gives numpy out.
+        *xs : torch.Tensor, numpy.ndarray, DataFrame or list of rows
+            One per graph input, batch first (see :meth:`check_inputs`). Tensors in give
+            tensors out; anything else gives numpy out.
         keep : None, True, "all" or iterable of str
             ``None``: return only the output. ``True``/``"all"``: also return a dict of every
             node's value (inputs included). A name or a list of names: those nodes' values.
@@ -343,7 +344,7 @@ class Graph(nn.Module):
         -------
         output, or (output, activations)
         """
-        from_numpy = any(isinstance(x, np.ndarray) for x in xs)
+        from_numpy = any(not isinstance(x, torch.Tensor) for x in xs)
         if isinstance(keep, str) and keep != "all":
             keep = [keep]
         xs = self.check_inputs(*xs)
@@ -398,53 +399,111 @@ class Graph(nn.Module):
         return values
 
     def check_inputs(self, *xs) -> list[torch.Tensor]:
-        """Validate and convert inputs: count, rank, fixed axes, dtype, finiteness."""
+        """Validate and convert inputs: count, kind, rank, fixed axes, dtype, finiteness.
+
+        Accepted per graph input: a tensor, a numpy array, a pandas DataFrame (its columns
+        must be the graph's ``feature_names``, in order, when it declares them), or a list of
+        rows. Conversion is the same for numpy and torch: values are cast to the graph's
+        dtype when that loses nothing (integers, float16/32 into a float64 graph); a float64
+        input into a float32 graph is refused — convert the input, or move the graph with
+        ``graph.to(torch.float64)``. Complex, boolean, sparse and non-finite inputs are
+        refused with the reason.
+        """
         if len(xs) != len(self.input_specs):
             raise GraphInputError(f"the graph takes {len(self.input_specs)} input(s) "
                                   f"({', '.join(self.input_names)}), got {len(xs)}")
-        out = []
-        for x, spec in zip(xs, self.input_specs):
-            if isinstance(x, np.ndarray):
-                if not np.issubdtype(x.dtype, np.number):
-                    raise GraphInputError(f"input {spec.name!r}: numeric array expected, "
-                                          f"got dtype {x.dtype}")
-                held = self._held_dtype() or (torch.float64 if x.dtype == np.float64
-                                              else torch.get_default_dtype())
-                x = np.asarray(x, dtype=np.float64)
-                if not x.flags.writeable:  # e.g. DataFrame.to_numpy(): torch would warn
-                    x = x.copy()
-                x = torch.as_tensor(x, device=self.device, dtype=held)
-            if hasattr(x, "toarray") and hasattr(x, "nnz"):
-                raise GraphInputError(f"input {spec.name!r} is a sparse matrix "
-                                      f"({type(x).__name__}); graphs take dense arrays: pass "
-                                      "x.toarray()")
-            if not isinstance(x, torch.Tensor):
-                raise GraphInputError(f"input {spec.name!r}: expected a torch.Tensor or numpy "
-                                      f"array, got {type(x).__name__}")
-            if not x.is_floating_point():
-                raise GraphInputError(f"input {spec.name!r}: floating-point values expected, "
-                                      f"got {x.dtype}")
-            if x.dtype != (self._held_dtype() or x.dtype):
+        return [self._check_input(x, spec) for x, spec in zip(xs, self.input_specs)]
+
+    def _check_input(self, x, spec: InputSpec) -> torch.Tensor:
+        held = self._held_dtype()
+        if hasattr(x, "toarray") and hasattr(x, "nnz"):
+            raise GraphInputError(f"input {spec.name!r} is a sparse matrix "
+                                  f"({type(x).__name__}); graphs take dense arrays: pass "
+                                  "x.toarray()")
+        if hasattr(x, "columns") and hasattr(x, "to_numpy"):
+            x = self._frame_values(x, spec)
+        elif isinstance(x, (list, tuple)):   # rows of Python numbers: no dtype of their own
+            try:
+                x = np.asarray(x, dtype=None if held is None else torch.empty(
+                    0, dtype=held).numpy().dtype)
+            except ValueError as err:
+                raise GraphInputError(f"input {spec.name!r}: a list of rows must be "
+                                      f"rectangular ({err})") from None
+        if isinstance(x, np.ndarray):
+            if np.iscomplexobj(x):
+                raise GraphInputError(f"input {spec.name!r} is complex ({x.dtype}); relevance "
+                                      "is defined for real inputs: pass x.real (or abs(x)) "
+                                      "explicitly")
+            if x.dtype == bool:
+                raise GraphInputError(f"input {spec.name!r} is boolean; pass "
+                                      "x.astype(float) if 0/1 values are meant")
+            if not np.issubdtype(x.dtype, np.number):
+                raise GraphInputError(f"input {spec.name!r}: numeric array expected, "
+                                      f"got dtype {x.dtype}")
+            x = torch.from_numpy(np.array(x, copy=not x.flags.writeable or None))
+        if not isinstance(x, torch.Tensor):
+            raise GraphInputError(f"input {spec.name!r}: expected a torch.Tensor, numpy array, "
+                                  f"DataFrame or list of rows, got {type(x).__name__}")
+        if x.is_complex():
+            raise GraphInputError(f"input {spec.name!r} is complex ({x.dtype}); relevance is "
+                                  "defined for real inputs: pass x.real explicitly")
+        if x.dtype == torch.bool:
+            raise GraphInputError(f"input {spec.name!r} is boolean; pass x.float() (or "
+                                  "x.astype(float)) if 0/1 values are meant")
+        x = self._cast(x, spec, held)
+        if x.dim() != len(spec.shape) + 1:
+            hint = ""
+            if x.dim() == len(spec.shape) and all(
+                    w is None or w == g for w, g in zip(spec.shape, x.shape)):
+                hint = (" — this looks like one sample without its batch axis: pass x[None] "
+                        "(or x.unsqueeze(0)) for a batch of one")
+            raise GraphInputError(
+                f"input {spec.name!r}: expected shape {spec.describe()} (batch first), "
+                f"got {tuple(x.shape)} with rank {x.dim()}{hint}")
+        for axis, (want, got) in enumerate(zip(spec.shape, x.shape[1:]), start=1):
+            if want is not None and want != got:
+                what = "channels" if axis == 1 and len(spec.shape) > 1 else "features"
+                what = what if axis == 1 else f"size of axis {axis}"
                 raise GraphInputError(
-                    f"input {spec.name!r} has dtype {x.dtype} but the graph holds {self.dtype}; "
-                    f"convert the input or call graph.to({x.dtype})")
-            if x.dim() != len(spec.shape) + 1:
-                raise GraphInputError(
-                    f"input {spec.name!r}: expected shape {spec.describe()} (batch first), "
-                    f"got {tuple(x.shape)} with rank {x.dim()}")
-            for axis, (want, got) in enumerate(zip(spec.shape, x.shape[1:]), start=1):
-                if want is not None and want != got:
-                    what = "channels" if axis == 1 and len(spec.shape) > 1 else "features"
-                    what = what if axis == 1 else f"size of axis {axis}"
-                    raise GraphInputError(
-                        f"input {spec.name!r}: expected {want} {what}, got {got} "
-                        f"(input shape {tuple(x.shape)}, expected {spec.describe()})")
-            if not bool(torch.isfinite(x).all()):
-                bad = int((~torch.isfinite(x)).sum())
-                raise GraphInputError(f"input {spec.name!r} contains {bad} NaN or infinite "
-                                      "value(s); explanations of non-finite inputs are undefined")
-            out.append(x)
-        return out
+                    f"input {spec.name!r}: expected {want} {what}, got {got} "
+                    f"(input shape {tuple(x.shape)}, expected {spec.describe()})")
+        if not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).sum())
+            raise GraphInputError(f"input {spec.name!r} contains {bad} NaN or infinite "
+                                  "value(s); explanations of non-finite inputs are undefined")
+        return x
+
+    def _cast(self, x: torch.Tensor, spec: InputSpec, held) -> torch.Tensor:
+        """``x`` on the graph's device in its dtype; refused when that would lose precision."""
+        target = held or (x.dtype if x.is_floating_point() else torch.get_default_dtype())
+        if x.is_floating_point() and x.dtype != target and \
+                torch.finfo(x.dtype).bits > torch.finfo(target).bits:
+            raise GraphInputError(
+                f"input {spec.name!r} has dtype {x.dtype} but the graph holds {target}: "
+                "converting would lose precision. Convert the input (x.float() / "
+                f"x.astype(np.float32)) or move the graph with graph.to({x.dtype})")
+        return x.to(device=self.device, dtype=target)
+
+    def _frame_values(self, frame, spec: InputSpec) -> np.ndarray:
+        """A DataFrame's values, its columns checked against the declared feature names."""
+        columns = [str(c) for c in frame.columns]
+        if self.feature_names is not None and columns != self.feature_names:
+            missing = [n for n in self.feature_names if n not in columns]
+            extra = [c for c in columns if c not in self.feature_names]
+            if missing or extra:
+                detail = (f"missing {missing[:5]}" if missing else "") + \
+                         (", " if missing and extra else "") + \
+                         (f"unexpected {extra[:5]}" if extra else "")
+            else:
+                detail = "the same names in another order; reorder with df[graph.feature_names]"
+            raise GraphInputError(f"input {spec.name!r}: the DataFrame's columns do not match "
+                                  f"the graph's feature names ({detail})")
+        numeric = frame.select_dtypes(include="number")
+        if numeric.shape[1] != frame.shape[1]:
+            bad = [str(c) for c in frame.columns if c not in numeric.columns]
+            raise GraphInputError(f"input {spec.name!r}: non-numeric DataFrame column(s) "
+                                  f"{bad[:5]}; encode them before explaining")
+        return frame.to_numpy()
 
     # ------------------------------------------------------------------ copying
     def copy(self) -> Graph:

@@ -67,7 +67,7 @@ def test_wrong_number_of_targets_with_batch_size(mlp, target):
 
 
 @pytest.mark.parametrize("mask", [torch.ones(2, 4, dtype=F64), torch.ones(2, dtype=F64),
-                                  np.ones((2, 3, 1)), torch.ones(2, 3, 1, dtype=torch.bool)])
+                                  np.ones((2, 3, 1)), torch.ones(2, 3, 1, dtype=F64)])
 def test_mask_of_wrong_shape(mlp, mask):
     _, x, g = mlp
     with pytest.raises(lrp.TargetError, match=r"a target mask must be shaped like the output "
@@ -89,14 +89,33 @@ def test_callable_target_is_checked_too(mlp):
         lrp.explain(g, x, target=lambda out: 9)
 
 
+def test_ambiguous_targets_are_refused_with_what_to_pass(mlp):
+    """An integer or boolean array shaped like the output could be a mask or labels: refused
+    (a mask must be floating point); booleans and non-integer floats are no class index."""
+    _, x, g = mlp
+    one_hot = torch.nn.functional.one_hot(torch.tensor([1, 1]), 3)
+    with pytest.raises(lrp.TargetError, match=r"mask must be floating point.*mask.float\(\)"):
+        lrp.explain(g, x, target=one_hot)
+    with pytest.raises(lrp.TargetError, match="boolean mask"):
+        lrp.explain(g, x, target=one_hot.bool())
+    with pytest.raises(lrp.TargetError, match="zeros|floating point"):
+        lrp.explain(g, x, target=torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(lrp.TargetError, match="boolean"):
+        lrp.explain(g, x, target=True)
+    with pytest.raises(lrp.TargetError, match="floats that are not integers"):
+        lrp.explain(g, x, target=1.5)
+    with pytest.raises(lrp.TargetError, match="names a label.*declares no output labels"):
+        lrp.explain(g, x, target="cat")
+
+
 def test_good_targets_of_every_form_agree(mlp):
     """The forms the error tests reject have working counterparts: int, per sample, 0-d,
-    float mask, bool mask, integer one-hot, callable."""
+    an integer-valued float, float mask, callable, lrp.Column."""
     _, x, g = mlp
     want = lrp.explain(g, x, target=[1, 1])
     one_hot = torch.nn.functional.one_hot(torch.tensor([1, 1]), 3)
     for target in (1, np.int64(1), torch.tensor(1), np.array(1), torch.tensor([1, 1]),
-                   np.array([1, 1]), one_hot, one_hot.bool(), one_hot.double(),
+                   np.array([1, 1]), 1.0, one_hot.double(), lrp.Column(1), lrp.Column([1, 1]),
                    lambda out: torch.ones(len(out), dtype=torch.long)):
         torch.testing.assert_close(lrp.explain(g, x, target=target), want, rtol=0, atol=0)
         torch.testing.assert_close(lrp.explain(g, x, target=target, batch_size=1), want,
@@ -132,11 +151,18 @@ def test_wrong_channels_rank_and_dtype(cnn):
         lrp.explain(g, torch.randn(2, 3, 4, 4, dtype=F64))
     with pytest.raises(GraphInputError, match=r"rank 3"):
         lrp.explain(g, torch.randn(2, 4, 4, dtype=F64))
-    with pytest.raises(GraphInputError, match=r"dtype torch.float32 but the graph holds "
-                                              r"torch.float64"):
-        lrp.explain(g, x.float())
-    with pytest.raises(GraphInputError, match="floating-point values expected"):
-        lrp.explain(g, torch.ones(2, 2, 4, 4, dtype=torch.long))
+    # dtypes: widening is exact and done (numpy and torch alike), narrowing is refused
+    torch.testing.assert_close(lrp.explain(g, x.float()), lrp.explain(g, x.float().double()))
+    g32 = g.copy().to(torch.float32)
+    with pytest.raises(GraphInputError, match=r"dtype torch.float64 but the graph holds "
+                                              r"torch.float32.*lose precision"):
+        lrp.explain(g32, x)
+    with pytest.raises(GraphInputError, match=r"dtype torch.float64 but the graph holds "
+                                              r"torch.float32"):
+        lrp.explain(g32, x.numpy())
+    assert lrp.explain(g, torch.ones(2, 2, 4, 4, dtype=torch.long)).dtype == F64  # ints: numbers
+    with pytest.raises(GraphInputError, match="boolean"):
+        lrp.explain(g, torch.ones(2, 2, 4, 4, dtype=torch.bool))
 
 
 def test_spatial_size_the_net_cannot_take(cnn):

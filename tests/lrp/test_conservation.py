@@ -184,7 +184,7 @@ def test_default_rules_conserve_up_to_the_stabilizers():
 # ----------------------------------------------------------------------- conservation table
 
 @pytest.mark.parametrize("composite", [lrp0, zplus, lambda: lrp.EpsilonPlusFlat(),
-                                       lambda: lrp.EpsilonGammaBox(-3.0, 3.0)],
+                                       lambda: lrp.EpsilonGammaBox(-8.0, 8.0)],
                          ids=["lrp0", "zplus", "EpsilonPlusFlat", "EpsilonGammaBox"])
 def test_table_with_biases(composite):
     model, x, graph = make("rescat", bias=True)

@@ -68,7 +68,7 @@ CONSERVING = {
 ALL = {
     "EpsilonOnly": lrp.EpsilonOnly(),
     "EpsilonPlusFlat": lrp.EpsilonPlusFlat(),
-    "EpsilonGammaBox": lrp.EpsilonGammaBox(-3.0, 3.0),
+    "EpsilonGammaBox": lrp.EpsilonGammaBox(-100.0, 100.0),   # contains every drawn x
     "EpsilonAlpha2Beta1": lrp.EpsilonAlpha2Beta1(),
     "EpsilonAlpha2Beta1Flat": lrp.EpsilonAlpha2Beta1Flat(),
     "gamma": lrp.Composite([(select.kind("linear", "conv"), rules.Gamma(0.5))]),
@@ -76,7 +76,7 @@ ALL = {
     "alphabeta": lrp.Composite([(select.kind("linear", "conv"), rules.AlphaBeta(2, 1))]),
     "alphabeta-0": lrp.Composite([(select.kind("linear", "conv"), rules.AlphaBeta(2, 1, 0)),
                                   (select.kind(*POOLS), rules.Norm(0))]),
-    "zbox-0": lrp.Composite([(select.first(), rules.ZBox(-30.0, 30.0, 0)),
+    "zbox-0": lrp.Composite([(select.first(), rules.ZBox(-100.0, 100.0, 0)),
                              (select.kind("linear", "conv"), rules.Epsilon(0, "rms"))]),
     "wsquare": lrp.Composite([(select.first(), rules.WSquare()),
                               (select.kind("linear", "conv"), rules.Epsilon(0.01, "rms"))]),
@@ -122,7 +122,8 @@ def test_batch_size_chunks_give_the_same_result(net, batch_size, kind):
               "list": [i % classes for i in range(n)],
               "mask": torch.rand(n, classes, dtype=F64),
               "callable": lambda out: out.argmin(1),
-              "onehot": torch.nn.functional.one_hot(torch.arange(n) % classes, classes)}[kind]
+              "onehot": torch.nn.functional.one_hot(torch.arange(n) % classes,
+                                                    classes).double()}[kind]
     composite = lrp.EpsilonAlpha2Beta1Flat()
     whole = lrp.explain(graph, x, target=target, composite=composite)
     chunked = lrp.explain(graph, x, target=target, composite=composite, batch_size=batch_size)
@@ -151,7 +152,7 @@ def test_numpy_in_numpy_out(net):
 @given(nets(), st.one_of(st.none(), st.integers(1, 3)))
 def test_return_all_is_consistent(net, batch_size):
     model, x, graph = net
-    composite = lrp.EpsilonGammaBox(-3.0, 3.0)
+    composite = lrp.EpsilonGammaBox(-100.0, 100.0)
     plain = lrp.explain(graph, x, composite=composite)
     e = lrp.explain(graph, x, composite=composite, return_all=True, batch_size=batch_size)
     torch.testing.assert_close(e.relevance, plain, rtol=1e-12, atol=1e-14)

@@ -36,8 +36,8 @@ from zennit.torchvision import ResNetCanonizer, VGGCanonizer  # noqa: E402
 from zennit.types import Convolution  # noqa: E402
 
 F64 = torch.float64
-LOW = torch.tensor([-2.1, -2.0, -1.8]).view(3, 1, 1)
-HIGH = torch.tensor([2.2, 2.4, 2.6]).view(3, 1, 1)
+LOW = torch.tensor([-6.1, -6.0, -5.8]).view(3, 1, 1)   # contain the N(0, 1) inputs
+HIGH = torch.tensor([6.2, 6.4, 6.6]).view(3, 1, 1)
 
 
 def zennit_epsilon_only(canonizers, epsilon=1e-6):

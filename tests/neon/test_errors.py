@@ -265,7 +265,7 @@ def test_wrong_feature_count(mlp_graph):
     with pytest.raises(GraphInputError, match=r"expected 6 features, got 5"):
         mlp_graph(torch.randn(2, 5))
     with pytest.raises(GraphInputError, match=r"expected 6 features, got 7"):
-        mlp_graph(np.zeros((2, 7)))
+        mlp_graph(np.zeros((2, 7), dtype=np.float32))
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
@@ -294,14 +294,26 @@ def test_spatial_size_the_net_cannot_take():
 
 
 def test_integer_and_non_array_inputs(mlp_graph):
-    with pytest.raises(GraphInputError, match="floating-point values expected, got torch.int64"):
-        mlp_graph(torch.ones(2, 6, dtype=torch.int64))
-    with pytest.raises(GraphInputError, match="expected a torch.Tensor or numpy array, got list"):
-        mlp_graph([[0.0] * 6])
+    # integers are numbers, numpy and torch alike: converted to the graph's dtype
+    assert mlp_graph(torch.ones(2, 6, dtype=torch.int64)).dtype == torch.float32
+    assert mlp_graph(np.ones((2, 6), dtype=np.int64)).dtype == np.float32
+    # a list of rows is a batch (numpy out)
+    rows = mlp_graph([[0.0] * 6, [1] * 6])
+    assert isinstance(rows, np.ndarray) and rows.shape[0] == 2
+    with pytest.raises(GraphInputError, match="rectangular"):
+        mlp_graph([[0.0] * 6, [1.0] * 5])
     with pytest.raises(GraphInputError, match="numeric array expected"):
         mlp_graph(np.array([["a"] * 6]))
-    # integer numpy arrays are numbers: converted to the graph's dtype
-    assert mlp_graph(np.ones((2, 6), dtype=np.int64)).dtype == np.float32
+    with pytest.raises(GraphInputError, match="expected a torch.Tensor, numpy array, DataFrame"):
+        mlp_graph({"x": 1})
+    with pytest.raises(GraphInputError, match="complex.*x.real"):
+        mlp_graph(np.ones((2, 6), dtype=np.complex64))
+    with pytest.raises(GraphInputError, match="boolean"):
+        mlp_graph(np.ones((2, 6), dtype=bool))
+    with pytest.raises(GraphInputError, match="lose precision"):
+        mlp_graph(np.ones((2, 6)))                       # float64 into a float32 graph
+    with pytest.raises(GraphInputError, match="one sample without its batch axis.*x\\[None\\]"):
+        mlp_graph(torch.ones(6))
 
 
 def test_wrong_number_of_inputs(mlp_graph):

@@ -70,9 +70,11 @@ def test_numpy_in_numpy_out(small_cnn):
     assert isinstance(out, np.ndarray) and out.dtype == np.float32
     with torch.no_grad():
         np.testing.assert_allclose(out, module(x).numpy(), rtol=1e-5, atol=1e-6)
-    out2, acts = graph.forward(x.numpy().astype(np.float64), keep=["conv1"])
+    out2, acts = graph.forward(x.numpy().astype(np.float16), keep=["conv1"])  # widened
     assert isinstance(acts["conv1"], np.ndarray) and acts["conv1"].shape == (3, 4, 16, 16)
-    np.testing.assert_allclose(out2, out, rtol=1e-6)
+    np.testing.assert_allclose(out2, graph(x.half().float()).numpy(), rtol=1e-6)
+    with pytest.raises(GraphInputError, match="lose precision"):
+        graph(x.numpy().astype(np.float64))             # narrowing: refused, as for tensors
 
 
 def test_to_float64_and_dtype_mismatch(small_cnn):
@@ -84,9 +86,10 @@ def test_to_float64_and_dtype_mismatch(small_cnn):
     module = module.double()
     with torch.no_grad():
         assert rel_err(graph(x.double()), module(x.double())) <= 1e-12
-    with pytest.raises(GraphInputError, match=r"dtype torch.float32.*graph holds torch.float64"):
-        graph(x)
+    torch.testing.assert_close(graph(x), graph(x.double()))   # float32 in: widened exactly
     graph.to(device="cpu", dtype=torch.float32)
+    with pytest.raises(GraphInputError, match=r"dtype torch.float64.*graph holds torch.float32"):
+        graph(x.double())
     assert graph(x).dtype == torch.float32
 
 

@@ -1,0 +1,207 @@
+"""What to explain: targets as users mean them.
+
+A target picks the output that relevance starts from. It is read in two steps:
+
+1. :func:`resolve_target` (once per call, on the whole batch) turns what the user wrote into
+   column indices or a mask. Graphs that declare output labels (every scikit-learn
+   classifier, clusterer and pipeline: ``graph.output_labels``) read a scalar or a sequence
+   as **labels** of the estimator's own type (ints, strings, whatever ``classes_`` holds),
+   so ``target=model.predict(X)`` explains exactly the predicted classes. Column indices
+   stay available through :class:`Column`. Graphs without labels (torch imports,
+   regressors) read integers as column indices.
+2. :func:`select_target` (per chunk) turns that into a mask shaped like the output.
+
+Refused, with a message that says what to pass: booleans (unless they are the labels),
+floats that are not integers, integer arrays shaped like the output (a mask must be
+floating point: ``mask.float()``), strings on a graph without labels, labels the graph does
+not have, out-of-range columns.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+
+__all__ = ["Column", "TargetError", "resolve_target", "select_target"]
+
+
+class TargetError(ValueError):
+    """The requested target does not fit the graph's output."""
+
+
+class Column:
+    """Explain output column(s) by position, whatever labels the graph declares.
+
+    ``lrp.explain(graph, X, target=lrp.Column(0))`` explains the first output column;
+    ``lrp.Column([0, 2, 1])`` one column per sample.
+
+    Parameters
+    ----------
+    index : int or sequence of int
+    """
+
+    def __init__(self, index):
+        if isinstance(index, Column):
+            index = index.index
+        arr = np.asarray(index.detach().cpu() if isinstance(index, torch.Tensor) else index)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer) or arr.ndim > 1:
+            raise TargetError(f"lrp.Column takes an int or a 1-d sequence of ints, got {index!r}")
+        self.index = arr
+
+    def __repr__(self):
+        return f"Column({self.index.tolist()!r})"
+
+
+def _describe(target) -> str:
+    if isinstance(target, (torch.Tensor, np.ndarray)):
+        return f"{type(target).__name__} of dtype {target.dtype} and shape {tuple(target.shape)}"
+    return repr(target)
+
+
+def _labels_to_columns(labels: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Column index of each wanted label (a TargetError naming the unknown ones)."""
+    try:
+        lookup = {label.item() if hasattr(label, "item") else label: i
+                  for i, label in enumerate(labels)}
+        flat = [w.item() if hasattr(w, "item") else w for w in wanted.ravel()]
+        missing = [w for w in dict.fromkeys(flat) if w not in lookup]
+    except TypeError:    # unhashable labels
+        missing = [None]
+    if missing:
+        shown = ", ".join(map(repr, missing[:5]))
+        raise TargetError(
+            f"target label(s) {shown} are not among this graph's output labels "
+            f"{labels.tolist()!r}. Targets are read as labels (as the estimator's predict "
+            "returns them); to pick output columns by position use lrp.Column(i).")
+    return np.array([lookup[w] for w in flat], dtype=np.int64).reshape(wanted.shape)
+
+
+def _as_array(target):
+    if isinstance(target, torch.Tensor):
+        return target.detach().cpu().numpy()
+    if hasattr(target, "to_numpy") and not isinstance(target, np.ndarray):   # pandas
+        return target.to_numpy()
+    return np.asarray(target)
+
+
+def resolve_target(graph, target, n: int, out_shape: tuple | None = None):
+    """The target as the propagator needs it: ``None``, a callable, a LongTensor of column
+    indices (scalar or (N,)), or a floating mask tensor (shaped like the output).
+
+    Parameters
+    ----------
+    graph : neon.Graph
+        Its ``output_labels`` (if declared) give the meaning of labels.
+    target
+        None, a label / column index, one per sample, a float mask shaped like the output, a
+        :class:`Column`, or a callable ``out -> column indices or mask`` (called per chunk;
+        its result is read as columns, never labels).
+    n : int
+        The number of samples.
+    out_shape : tuple, optional
+        The explained output's shape (with batch axis), to recognize masks.
+    """
+    if target is None or (callable(target) and not isinstance(
+            target, (torch.Tensor, np.ndarray, Column))):
+        return target
+    if isinstance(target, Column):
+        return torch.as_tensor(target.index, dtype=torch.long)
+    labels = graph.output_labels
+    arr = _as_array(target)
+    if arr.dtype == object and arr.ndim == 0:
+        arr = np.asarray([target]).reshape(())
+    like_output = out_shape is not None and tuple(arr.shape) == tuple(out_shape)
+    if arr.dtype == bool and (labels is None or labels.dtype != bool or arr.ndim > 1):
+        what = "a boolean mask" if arr.ndim else "boolean"
+        raise TargetError(f"target {_describe(target)} is {what}: a mask must be floating "
+                          "point (mask.float() / mask.astype(float)); a class is an index or "
+                          "a label")
+    floating = np.issubdtype(arr.dtype, np.floating)
+    if floating and arr.ndim >= 1 and (labels is None or like_output or arr.ndim > 1):
+        return torch.as_tensor(arr)               # a mask; select_target checks its shape
+    if arr.ndim > 1 or (like_output and arr.ndim > 0 and len(out_shape) > 1):
+        if like_output:
+            raise TargetError(
+                f"target is an array of dtype {arr.dtype} shaped like the output {out_shape}: "
+                "a mask must be floating point (pass mask.float() / mask.astype(float)); for "
+                f"one class per sample pass shape ({n},)")
+        return torch.as_tensor(arr)               # select_target: one class per sample
+    if labels is not None:
+        if np.issubdtype(labels.dtype, np.number) and np.issubdtype(arr.dtype, np.number):
+            cast = arr.astype(labels.dtype)
+            arr = cast if np.all(cast == arr) else arr
+        return torch.as_tensor(_labels_to_columns(labels, arr))
+    # no labels: integers are column indices
+    if arr.dtype.kind in "USO":
+        raise TargetError(f"target {_describe(target)} names a label, but this graph declares "
+                          "no output labels (torch graphs and regressors have none): pass "
+                          "column indices")
+    if floating:   # a scalar
+        if not np.isfinite(arr) or arr != np.round(arr):
+            raise TargetError(f"target {_describe(target)} holds floats that are not integers: "
+                              "pass class indices (ints), or a float mask shaped like the "
+                              f"output {out_shape}")
+        arr = arr.astype(np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TargetError(f"target {_describe(target)} is not a class index, a label or a mask")
+    return torch.as_tensor(arr.astype(np.int64))
+
+
+def select_target(out: torch.Tensor, target) -> torch.Tensor:
+    """Turn a resolved ``target`` into a mask/weight tensor shaped like ``out``.
+
+    ``target``: None (the predicted class, argmax over axis 1; all of a (N,) or (N, 1)
+    output), a column index, one column per sample, a floating mask shaped like the output,
+    or a callable ``out -> any of these``.
+    """
+    n = out.shape[0]
+    if callable(target) and not isinstance(target, (torch.Tensor, np.ndarray)):
+        result = target(out)
+        if callable(result) and not isinstance(result, (torch.Tensor, np.ndarray)):
+            raise TargetError("a target callable must return column indices or a mask")
+        return select_target(out, result)
+    if target is None:
+        if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
+            return torch.ones_like(out)
+        if out.dim() != 2:
+            raise TargetError(f"output of shape {tuple(out.shape)}: give a target mask shaped "
+                              "like it (the predicted class is defined for (N, C) outputs)")
+        target = out.argmax(1)
+    if isinstance(target, bool) or isinstance(target, np.bool_):
+        raise TargetError(f"target {target!r} is boolean; pass a class index or a float mask")
+    if isinstance(target, numbers.Integral):
+        target = torch.full((n,), int(target), dtype=torch.long, device=out.device)
+    target = torch.as_tensor(np.asarray(target) if not isinstance(target, torch.Tensor)
+                             else target, device=out.device)
+    if target.dtype == torch.bool:
+        raise TargetError("a boolean target is ambiguous: pass class indices or a float mask "
+                          "(mask.float())")
+    is_mask = target.dtype.is_floating_point
+    if target.dim() == 0 and not is_mask:  # a class as a 0-d tensor or array
+        target = target.reshape(1).expand(n)
+    if is_mask or (target.dim() >= 2 and tuple(target.shape) == tuple(out.shape)):
+        if not is_mask:
+            raise TargetError(f"an integer target shaped like the output {tuple(out.shape)} is "
+                              "ambiguous: a mask must be floating point (mask.float())")
+        if tuple(target.shape) != tuple(out.shape):
+            raise TargetError(f"a target mask must be shaped like the output "
+                              f"{tuple(out.shape)}, got {tuple(target.shape)}")
+        if not bool(torch.isfinite(target.to(out.dtype)).all()):
+            raise TargetError("the target mask contains NaN or infinite values")
+        return target.to(out.dtype)
+    if out.dim() < 2:
+        raise TargetError(f"class targets need an (N, C) output; this graph's output has shape "
+                          f"{tuple(out.shape)}: use target=None or a mask")
+    if target.dim() != 1 or target.shape[0] != n:
+        raise TargetError(f"give one class per sample: expected shape ({n},), got "
+                          f"{tuple(target.shape)}")
+    classes = out.shape[1]
+    if bool(((target < 0) | (target >= classes)).any()):
+        bad = target[(target < 0) | (target >= classes)][0].item()
+        raise TargetError(f"target class {bad} is out of range: the output has {classes} "
+                          f"classes (0 … {classes - 1})")
+    mask = torch.zeros_like(out)
+    mask.reshape(n, classes, -1)[torch.arange(n, device=out.device), target.long()] = 1
+    return mask
