@@ -571,6 +571,20 @@ def _trace(module: nn.Module) -> fx.GraphModule:
     return fx.GraphModule(module, graph)
 
 
+def _run_example(module: nn.Module, inputs) -> None:
+    """Run the module on the user's example as given, so a bad example is reported in the
+    user's terms (and not as an error on the importer's internal batch of two)."""
+    try:
+        with torch.no_grad():
+            module(*inputs)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        shapes = ", ".join(str(tuple(x.shape)) for x in inputs)
+        raise TraceError(
+            f"{type(module).__name__} fails on the example input of shape {shapes}: {err}. "
+            "The importer reads axis 0 as the batch axis: if the example is one sample, add "
+            "the batch axis (x[None] or x.unsqueeze(0))") from err
+
+
 def _example_values(gm: fx.GraphModule, inputs) -> dict:
     interpreter = fx.Interpreter(gm, garbage_collect_values=False)
     with torch.no_grad():
@@ -621,6 +635,7 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
     training = {m: m.training for m in module.modules()}  # restored per submodule
     module.eval()
     try:
+        _run_example(module, inputs)
         gm = _trace(module)
         values = _example_values(gm, traced_inputs)
         graph = _Importer(gm, values).run()

@@ -284,6 +284,7 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
         reference="Bley, Kauffmann et al., arXiv:2508.03913 (2025)")
     graph.declare(
         source=estimator, output_labels=np.array(estimator.classes_),
+        conserves=kernel == "linear",     # root points on the hyperplanes: exact
         explained=("f_c = min over rivals j of the duel g_cj (g_ba = −g_ab): class c against its "
                    "strongest rival; f_c > 0 iff c wins every one-vs-one duel; two classes: "
                    "[−g, g] with g of the sign of decision_function"))
