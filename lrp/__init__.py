@@ -7,6 +7,7 @@ per node; rules live in :mod:`lrp.rules`, composites (rule assignment in code) i
 
 from . import composites, rules, select, targets  # noqa: F401 (rules registers the defaults)
 from .composites import (
+                         PRESETS,
                          Composite,
                          EpsilonAlpha2Beta1,
                          EpsilonAlpha2Beta1Flat,
@@ -14,12 +15,14 @@ from .composites import (
                          EpsilonOnly,
                          EpsilonPlus,
                          EpsilonPlusFlat,
+                         UnmatchedSelectorWarning,
+                         resolve,
 )
 from .propagate import Explanation, explain
 from .rules import RuleError
 from .targets import Column, TargetError
 
 __all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Composite", "rules",
-           "targets",
+           "targets", "resolve", "PRESETS", "UnmatchedSelectorWarning",
            "select", "composites", "EpsilonOnly", "EpsilonPlus", "EpsilonPlusFlat",
            "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat"]

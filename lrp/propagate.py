@@ -189,9 +189,10 @@ def explain(graph, x, target=None, composite=None, *, return_all: bool = False,
         regressors, integers are column indices. Default: the predicted class, or the
         output the graph declares (``graph.default_target``).
     composite : lrp.Composite, preset name, preset class, or a Rule, optional
-        Rule assignment (:func:`lrp.composites.resolve`). Default: every node gets its op
-        category's default rule (ε = 1e-6 on Linear/Conv, the NEON rules on neuralized
-        models).
+        Rule assignment (:func:`lrp.composites.resolve`): a Composite; a preset by name
+        (``"EpsilonPlusFlat"``) or class (``lrp.EpsilonPlusFlat``); a bare Rule, applied to
+        every node it handles. Default: every node gets its op category's default rule
+        (ε = 1e-6 on Linear/Conv, the NEON rules on neuralized models).
     return_all : bool
         Return an :class:`Explanation` with every node's relevance and a conservation table.
     batch_size : int, optional
@@ -220,10 +221,7 @@ def explain(graph, x, target=None, composite=None, *, return_all: bool = False,
     frame = xs[0] if not multi and hasattr(xs[0], "columns") else None
     to_numpy = any(not isinstance(v, torch.Tensor) for v in xs)
     xs = graph.check_inputs(*xs)
-    resolve = getattr(composites, "resolve", None)
-    composite = resolve(composite) if resolve is not None else (composite or
-                                                                 composites.Composite())
-    rules = composite.assign(graph)
+    rules = composites.resolve(composite).assign(graph)
     n = xs[0].shape[0]
     if n == 0:
         raise ValueError(f"x holds no samples (shape {tuple(xs[0].shape)}); give at least one")

@@ -224,6 +224,11 @@ def _linear(imp, node, m: nn.Linear):
 
 
 def _conv(imp, node, m):
+    rank = imp.rank(_first_tensor(node))
+    if rank != m.weight.dim():
+        raise TraceError(f"{imp.where(node)}: {type(m).__name__} reads a {rank - 1}-d sample "
+                         f"(expected {m.weight.dim() - 1}-d, channels first): the example input "
+                         "lacks its batch axis? Pass x[None] (or x.unsqueeze(0))")
     if m.padding_mode != "zeros":
         raise UnsupportedOpError(f"{imp.where(node)}: padding_mode={m.padding_mode!r}; only "
                                  "zero padding is supported")

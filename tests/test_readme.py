@@ -1,25 +1,76 @@
-"""The README's code blocks run as written, in order, in one namespace."""
+"""Each ```python block of the README runs on its own, in a fresh interpreter, as written.
 
+A reader copies one block, not the whole page: every block must bring its own imports and
+data. Each runs in a subprocess (``MPLBACKEND=Agg``, one thread, outside the repository),
+with a few assert lines appended that check what its comments promise, and with the
+composite warnings about entries that match nothing turned into errors (the README's
+composites must be valid as written).
+"""
+
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
-import torch
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+# What the comments of each block promise, keyed by a line that identifies the block.
+CHECKS = {
+    "R = lrp.explain(graph, x, composite=lrp.EpsilonGammaBox(low=0.0, high=1.0))": """
+assert tuple(R.shape) == (2, 3, 224, 224), R.shape
+assert isinstance(R, torch.Tensor) and bool(torch.isfinite(R).all())
+logit = graph(x).max(1).values
+total = R.sum((1, 2, 3))
+assert bool(((total - logit).abs() <= 0.1 * logit.abs()).all()), (total, logit)
+""",
+    "Rk = lrp.explain(clusters, X[:5])": """
+import numpy as np
+assert isinstance(Rk, np.ndarray) and Rk.shape == (5, X.shape[1])
+np.testing.assert_allclose(Rk.sum(1), clusters(X[:5]).max(1), rtol=1e-9)
+R0 = lrp.explain(clusters, X[:5], target=0)
+np.testing.assert_allclose(R0.sum(1), clusters(X[:5])[:, 0], rtol=1e-9, atol=1e-12)
+""",
+    "print(composite.describe(graph))": """
+text = composite.describe(graph)
+assert "problem" not in text and "unmatched" not in text, text
+assert len(text.splitlines()) == len(graph.nodes) + 2, text
+assert isinstance(res.relevance, torch.Tensor) and tuple(res.relevance.shape) == (2, 3, 224, 224)
+assert bool(torch.isfinite(res.relevance).all()) and bool(torch.isfinite(R).all())
+assert tuple(R.shape) == (2, 3, 224, 224)
+assert "problem" not in tweaked.describe(graph)
+""",
+}
 
 
-def test_readme_code_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 3
-    namespace = {}
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
-    # what the comments in the quickstart promise
-    assert namespace["R"].shape == (4, 3, 224, 224)
-    assert torch.isfinite(namespace["R"]).all()
-    explained = namespace["res"]
-    assert isinstance(explained.relevance, torch.Tensor)
-    assert explained.relevance.shape == (4, 3, 224, 224)
-    logits = namespace["clusters"](namespace["X"][:5])
-    np.testing.assert_allclose(namespace["Rk"].sum(1), logits.max(1), rtol=1e-9)
+def _key(block: str) -> str | None:
+    keys = [k for k in CHECKS if k in block]
+    assert len(keys) <= 1, keys
+    return keys[0] if keys else None
+
+
+def test_every_check_has_its_block():
+    assert len(BLOCKS) >= 3
+    found = [_key(b) for b in BLOCKS]
+    missing = [k for k in CHECKS if k not in found]
+    assert not missing, f"README blocks changed: no block contains {missing}"
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_readme_block_runs_alone(index, tmp_path):
+    block = BLOCKS[index]
+    key = _key(block)
+    code = block + ("\n" + CHECKS[key] if key else "")
+    root = str(README.parent)
+    path = os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=path)
+    # warnings.filterwarnings("error", message="composite entry") for the whole run
+    result = subprocess.run([sys.executable, "-W", "error:composite entry", "-c", code],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, (
+        f"README block {index} failed when run alone:\n{block}\n"
+        f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}")

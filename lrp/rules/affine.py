@@ -27,7 +27,16 @@ import torch
 
 from neon.ops import Affine
 
-from .base import Rule, RuleError, check_callable, check_number, divide, register_default
+from .base import (
+    Rule,
+    RuleError,
+    check_callable,
+    check_choice,
+    check_flag,
+    check_number,
+    divide,
+    register_default,
+)
 
 __all__ = ["Generic", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "Flat", "WSquare", "ZBox"]
 
@@ -78,9 +87,7 @@ class _AffineRule(Rule):
     def __init__(self, stabilizer: float = 1e-6, zero_bias: bool = False, *,
                  name: str = "stabilizer"):
         self.stabilizer = check_number(stabilizer, name)
-        if not isinstance(zero_bias, bool):
-            raise TypeError(f"zero_bias must be True or False, got {zero_bias!r}")
-        self.zero_bias = zero_bias
+        self.zero_bias = check_flag(zero_bias, "zero_bias")
 
     def generic_form(self):
         """This rule written with :class:`Generic` rules only: a function with the rule's
@@ -141,8 +148,7 @@ class Generic(_AffineRule):
     def __init__(self, param_modifier=None, input_modifier=None, epsilon=1e-6,
                  output_factor="input", zero_bias=False, terms=None):
         super().__init__(epsilon, zero_bias, name="epsilon")
-        if output_factor not in ("input", "ones"):
-            raise ValueError(f"output_factor must be 'input' or 'ones', got {output_factor!r}")
+        check_choice(output_factor, "output_factor", ("input", "ones"))
         check_callable(param_modifier, "param_modifier")
         check_callable(input_modifier, "input_modifier")
         if terms is not None:
@@ -212,9 +218,7 @@ class Epsilon(_AffineRule):
 
     def __init__(self, epsilon: float = 1e-6, scale: str | None = None, zero_bias=False):
         super().__init__(epsilon, zero_bias, name="epsilon")
-        if scale not in (None, "rms"):
-            raise ValueError(f"scale must be None or 'rms', got {scale!r}")
-        self.scale = scale
+        self.scale = check_choice(scale, "scale", (None, "rms"))
 
     def _params(self):
         return {"epsilon": self.stabilizer, "scale": self.scale, "zero_bias": self.zero_bias}
@@ -449,6 +453,12 @@ class WSquare(_AffineRule):
 
     Reference: Montavon et al., Pattern Recognition 2017.
     """
+
+    def __init__(self, stabilizer: float = 1e-6, zero_bias=False):
+        super().__init__(stabilizer, zero_bias)
+
+    def _params(self):
+        return {"stabilizer": self.stabilizer, "zero_bias": self.zero_bias}
 
     def generic_form(self):
         return Generic(torch.square, torch.ones_like, self.stabilizer, "ones", self.zero_bias)

@@ -16,7 +16,8 @@ from collections.abc import Callable
 import torch
 
 __all__ = ["Rule", "RuleError", "stabilize", "divide", "vjp", "default_rule",
-           "register_default", "check_number", "check_callable"]
+           "register_default", "check_number", "check_callable", "check_flag", "check_choice",
+           "format_value"]
 
 
 class RuleError(TypeError):
@@ -26,12 +27,22 @@ class RuleError(TypeError):
 # ---------------------------------------------------------------------------- validation
 
 def check_number(value, name: str, *, minimum: float = 0.0, allow_inf: bool = False,
-                 strict: bool = False) -> float:
+                 strict: bool = False, integer: bool = False) -> float | int:
     """``value`` as a float, refused unless it is a real number ≥ ``minimum`` (> if ``strict``).
 
     Booleans and strings are refused (``Epsilon('0.1')`` is a mistake, not a number); NaN
-    always; infinity unless ``allow_inf``. The message names the parameter and the value.
+    always; infinity unless ``allow_inf``. ``integer``: the value must be an integer (not a
+    float) and is returned as an ``int``. The message names the parameter and the value.
     """
+    if integer:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {value!r} "
+                            f"({type(value).__name__})")
+        value = int(value)
+        if value < minimum or (strict and value == minimum):
+            relation = ">" if strict else "≥"
+            raise ValueError(f"{name} must be {relation} {minimum:g}, got {value}")
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         if isinstance(value, torch.Tensor) and value.numel() == 1 and \
                 value.dtype.is_floating_point:
@@ -55,6 +66,30 @@ def check_callable(value, name: str):
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be callable (a function of a tensor), got {value!r}")
     return value
+
+
+def check_flag(value, name: str) -> bool:
+    """``value`` if it is ``True`` or ``False``; else a TypeError naming the parameter
+    (``zero_bias=1`` or ``strict="yes"`` are refused rather than read as truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_choice(value, name: str, choices: tuple):
+    """``value`` if it is one of ``choices`` (compared with ``==``, types included); else a
+    ValueError naming the parameter, the value and the choices."""
+    if not any(value is c or (type(value) is type(c) and value == c) for c in choices):
+        options = ", ".join(map(repr, choices))
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def format_value(value) -> str:
+    """A parameter value as Python source: ``repr``, except ±infinity as ``math.inf``."""
+    if isinstance(value, float) and math.isinf(value):
+        return "math.inf" if value > 0 else "-math.inf"
+    return repr(value)
 
 
 # ---------------------------------------------------------------------------- primitives
@@ -116,10 +151,14 @@ class Rule:
         raise NotImplementedError
 
     def _params(self) -> dict:
+        """The constructor's parameters and the values in use (what ``repr`` shows). The
+        default: the public attributes; rules that store derived state override it."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        """``Name(param=value, ...)``, valid Python that rebuilds the rule (for parameters that
+        are plain numbers, strings or None; infinity is written ``math.inf``)."""
+        args = ", ".join(f"{k}={format_value(v)}" for k, v in self._params().items())
         return f"{type(self).__name__}({args})"
 
 

@@ -40,10 +40,14 @@ from neon.ops import (
     RootedLinear,
     SoftMin,
     SquaredDistance,
-    check_beta,
 )
 
 from .base import Rule, check_number, divide, register_default
+
+
+def _beta(beta):
+    """An optional stiffness: None (the op's own) or a number > 0, ``math.inf`` allowed."""
+    return None if beta is None else check_number(beta, "beta", strict=True, allow_inf=True)
 
 __all__ = ["SoftMinRedistribution", "Midpoint", "DistanceSplit", "RivalSoftMin",
            "DuelMidpoint", "RootRule", "pool_weights", "absorbed_share"]
@@ -87,7 +91,7 @@ class SoftMinRedistribution(Rule):
     ops = (SoftMin,)
 
     def __init__(self, beta: float | None = None):
-        self.beta = None if beta is None else check_beta(beta)
+        self.beta = _beta(beta)
 
     def __call__(self, op, inputs, output, relevance):
         beta = op.beta if self.beta is None else self.beta
@@ -128,7 +132,7 @@ class Midpoint(Rule):
     ops = (CompetitionMin,)
 
     def __init__(self, beta: float | None = None):
-        self.beta = None if beta is None else check_beta(beta)
+        self.beta = _beta(beta)
 
     def __call__(self, op, inputs, output, relevance):
         (d,) = inputs
@@ -206,7 +210,7 @@ class RivalSoftMin(Rule):
     ops = (RivalMin,)
 
     def __init__(self, beta: float | None = None):
-        self.beta = None if beta is None else check_beta(beta)
+        self.beta = _beta(beta)
 
     def weights(self, op, g):
         """softmin_β over each class's rivals, (N, K, K) (zero on the diagonal)."""
@@ -259,9 +263,7 @@ class DuelMidpoint(Rule):
 
     def __init__(self, stabilizer: float = 0.01, chunk: int = 1 << 22):
         self.stabilizer = check_number(stabilizer, "stabilizer")
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
-        self.chunk = chunk
+        self.chunk = check_number(chunk, "chunk", minimum=1, integer=True)
 
     def __call__(self, op, inputs, output, relevance):
         (d,) = inputs

@@ -30,6 +30,8 @@ class Pool(Op):
 def check_beta(beta, name: str = "beta") -> float:
     """β as a float, refused unless it is positive (``math.inf``: the hard limit) and not NaN."""
     try:
+        if isinstance(beta, (str, bytes, bool)):
+            raise TypeError
         value = float(beta)
     except (TypeError, ValueError):
         raise TypeError(f"the stiffness {name} must be a positive number, got {beta!r}") \

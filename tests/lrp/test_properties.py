@@ -11,6 +11,9 @@ import lrp
 import neon
 from lrp import rules, select
 
+# the generic composites below have a pooling entry that pool-free nets do not use
+pytestmark = pytest.mark.filterwarnings("ignore::lrp.composites.UnmatchedSelectorWarning")
+
 F64 = torch.float64
 SETTINGS = settings(deadline=None, max_examples=25, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
