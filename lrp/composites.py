@@ -28,7 +28,6 @@ __all__ = ["Composite", "EpsilonOnly", "EpsilonPlusFlat", "EpsilonGammaBox",
            "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "EpsilonPlus", "PRESETS",
            "UnmatchedSelectorWarning", "resolve"]
 
-PARAMETRIZED = ("linear", "conv")   # the kinds the presets give rules to
 
 
 class UnmatchedSelectorWarning(UserWarning):
@@ -256,7 +255,7 @@ class EpsilonOnly(_Preset):
 
     def __init__(self, epsilon: float = 1e-6, strict=False):
         eps = Epsilon(epsilon)
-        super().__init__([(select.kind(*PARAMETRIZED), eps)], strict)
+        super().__init__([(select.kind(*select.AFFINE), eps)], strict)
         self._preset(epsilon=eps.stabilizer, strict=self.strict)
 
 
@@ -274,7 +273,7 @@ class EpsilonPlusFlat(_Preset):
 
     def __init__(self, epsilon=1e-6, stabilizer=1e-6, strict=False):
         flat, eps = Flat(stabilizer), Epsilon(epsilon)
-        super().__init__([(select.first("linear", "conv"), flat),
+        super().__init__([(select.first(), flat),
                           (select.kind("conv"), ZPlus(stabilizer)),
                           (select.kind("linear"), eps)], strict)
         self._preset(epsilon=eps.stabilizer, stabilizer=flat.stabilizer, strict=self.strict)
@@ -310,7 +309,7 @@ class EpsilonAlpha2Beta1Flat(_Preset):
 
     def __init__(self, epsilon=1e-6, stabilizer=1e-6, strict=False):
         flat, eps = Flat(stabilizer), Epsilon(epsilon)
-        super().__init__([(select.first("linear", "conv"), flat),
+        super().__init__([(select.first(), flat),
                           (select.kind("conv"), AlphaBeta(2.0, 1.0, stabilizer)),
                           (select.kind("linear"), eps)], strict)
         self._preset(epsilon=eps.stabilizer, stabilizer=flat.stabilizer, strict=self.strict)

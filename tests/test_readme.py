@@ -34,6 +34,16 @@ np.testing.assert_allclose(Rk.sum(1), clusters(X[:5]).max(1), rtol=1e-9)
 R0 = lrp.explain(clusters, X[:5], target=0)
 np.testing.assert_allclose(R0.sum(1), clusters(X[:5])[:, 0], rtol=1e-9, atol=1e-12)
 """,
+    "R = lrp.explain(graph, X.iloc[:5], target=model.predict(X.iloc[:5]))": """
+import numpy as np, pandas as pd
+assert isinstance(R, pd.DataFrame) and list(R.columns) == list(X.columns)
+chosen = np.searchsorted(model.classes_, model.predict(X.iloc[:5]))   # labels -> columns
+by_column = lrp.explain(graph, X.iloc[:5].to_numpy(), target=lrp.Column(chosen),
+                        return_all=True)
+np.testing.assert_allclose(R.to_numpy(), by_column.relevance, rtol=1e-12)
+decision = model.decision_function(X.iloc[:5])[np.arange(5), chosen]
+np.testing.assert_allclose(by_column.output.numpy(), decision, rtol=1e-9)
+""",
     "print(composite.describe(graph))": """
 text = composite.describe(graph)
 assert "problem" not in text and "unmatched" not in text, text
