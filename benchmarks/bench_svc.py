@@ -215,7 +215,7 @@ def report(r, command):
         f"Our explanation: graph argmax = predict on {r['agree']:.0%} of the 100 samples; "
         f"relative conservation gap |Σ_i R_i − f| / |f| median {r['gap_median']:.3f}, "
         f"95th percentile {r['gap_p95']:.3f} (midpoint rule on the pair units; see "
-        "lrp/svc_rules.py). shap explains all three one-vs-rest outputs of decision_function "
+        "lrp/rules/neon.py). shap explains all three one-vs-rest outputs of decision_function "
         "in one call; ours explains the predicted class's f_c.",
     ]
     return "\n".join(lines) + "\n"

@@ -232,7 +232,8 @@ def explain(graph, x, target=None, composite=None, *, return_all: bool = False,
         part = [v[start:start + chunk] for v in xs]
         t = _slice_target(target, n, start, start + chunk) if chunk < n else target
         pieces.append(_propagate(graph, part, t, rules, return_all))
-    results = [torch.cat([p[0][i] for p in pieces]) for i in range(len(xs))]
+    results = [pieces[0][0][i] if len(pieces) == 1 else torch.cat([p[0][i] for p in pieces])
+               for i in range(len(xs))]
     if to_numpy or as_frame:
         results = [r.detach().cpu().numpy() for r in results]
     if as_frame or (as_frame is None and frame is not None):

@@ -467,7 +467,9 @@ class Graph(nn.Module):
                 raise GraphInputError(
                     f"input {spec.name!r}: expected {want} {what}, got {got} "
                     f"(input shape {tuple(x.shape)}, expected {spec.describe()})")
-        if not bool(torch.isfinite(x).all()):
+        if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
+            # a finite sum means every value is finite (NaN and ±inf propagate); only an
+            # overflowing or non-finite sum needs the elementwise test
             bad = int((~torch.isfinite(x)).sum())
             raise GraphInputError(f"input {spec.name!r} contains {bad} NaN or infinite "
                                   "value(s); explanations of non-finite inputs are undefined")

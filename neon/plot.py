@@ -14,7 +14,7 @@ def draw_graph(graph, ax=None, *, labels: bool = True, font_size: float = 7.0):
     """Draw ``graph`` top to bottom, one row per topological generation.
 
     Affine ops are blue, merges (add, concat) orange, per-channel affine ops green, the
-    rest grey; each node is labelled with its name and op class. Returns the axes.
+    rest grey; each node is labelled with its name, beside it. Returns the axes.
     """
     import matplotlib.pyplot as plt
 
@@ -30,9 +30,8 @@ def draw_graph(graph, ax=None, *, labels: bool = True, font_size: float = 7.0):
               for n in structure.nodes]
     nx.draw_networkx(structure, pos=pos, ax=ax, node_color=colors, node_size=120,
                      with_labels=False, arrows=True, arrowsize=6)
-    if labels:   # beside the nodes, with the op: "features.0  Conv"
-        names = {n: f"{n}  {type(graph[n].op).__name__}" if graph.is_op_node(n) else n
-                 for n in structure.nodes}
+    if labels:   # beside the nodes, not over them
+        names = {n: n for n in structure.nodes}
         shifted = {n: (x + 0.12, y) for n, (x, y) in pos.items()}
         nx.draw_networkx_labels(structure, pos=shifted, labels=names, ax=ax,
                                 font_size=font_size, horizontalalignment="left")
