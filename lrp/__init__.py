@@ -5,7 +5,7 @@ per node; rules live in :mod:`lrp.rules`, composites (rule assignment in code) i
 :mod:`lrp.composites` and :mod:`lrp.select`.
 """
 
-from . import composites, rules, select, targets  # noqa: F401 (rules registers the defaults)
+from . import composites, plot, rules, select, targets  # noqa: F401 (rules: the defaults)
 from .composites import (
                          PRESETS,
                          Composite,
@@ -23,6 +23,6 @@ from .rules import RuleError
 from .targets import Column, TargetError
 
 __all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Composite", "rules",
-           "targets", "resolve", "PRESETS", "UnmatchedSelectorWarning",
+           "targets", "plot", "resolve", "PRESETS", "UnmatchedSelectorWarning",
            "select", "composites", "EpsilonOnly", "EpsilonPlus", "EpsilonPlusFlat",
            "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat"]

@@ -350,7 +350,9 @@ def resolve(composite) -> Composite:
       give ``lrp.EpsilonGammaBox(low=..., high=...)``);
     * a Composite class, e.g. ``lrp.EpsilonPlusFlat``: an instance with its defaults;
     * a rule instance, e.g. ``lrp.rules.Epsilon(0.1)``: a composite applying it to every node
-      it can handle (:func:`lrp.select.handles`; the others get their default rules).
+      it can handle (:func:`lrp.select.handles`; the others get their default rules); a
+      ZBox only to the first layers (:func:`lrp.select.first`), since z^B assumes bounded
+      data, which only the input is.
 
     Raises ValueError for an unknown name (listing the presets) and TypeError for anything
     else, or for a preset whose required parameters are missing.
@@ -359,6 +361,8 @@ def resolve(composite) -> Composite:
         return Composite()
     if isinstance(composite, Composite):
         return composite
+    if isinstance(composite, ZBox):   # z^B assumes bounded data: only the input layer has it
+        return Composite([(select.first(), composite)])
     if isinstance(composite, Rule):
         return Composite([(select.handles(composite), composite)])
     if isinstance(composite, str):

@@ -55,7 +55,9 @@ def _batch_error(shape) -> ValueError:
         "pass one sample, e.g. R[i], or draw the batch with lrp.plot.heatmap_grid(R) or "
         "lrp.plot.explanation_grid(images, {'method': R})"
         + ("; if it is one sample with many channels, sum them first: R.sum(0)"
-           if len(shape) == 3 else ""))
+           if len(shape) == 3 else "")
+        + ("; channels last? move them first: R.transpose(2, 0, 1)"
+           if len(shape) == 3 and shape[-1] <= _MAX_CHANNELS else ""))
 
 
 def to_image(t) -> np.ndarray:
@@ -64,8 +66,9 @@ def to_image(t) -> np.ndarray:
     Parameters
     ----------
     t : array or tensor
-        One sample, of shape (H, W); (C, H, W) with C ≤ 4 channels, which are **summed**;
-        (1, H, W); or (1, C, H, W).
+        One sample, of shape (H, W); (1, H, W) or (3, H, W), whose channels are **summed**;
+        or (1, C, H, W). A (2, H, W) or (4, H, W) array is refused as ambiguous (channels of
+        one sample, or a few samples?).
 
     Returns
     -------
@@ -87,6 +90,12 @@ def to_image(t) -> np.ndarray:
     if a.ndim == 3:
         if a.shape[0] > _MAX_CHANNELS:
             raise _batch_error(a.shape)
+        if a.shape[0] not in (1, 3):    # 2 or 4: channels of one sample, or a few samples?
+            raise ValueError(
+                f"an array of shape {a.shape} is ambiguous: {a.shape[0]} channels of one "
+                f"sample, or {a.shape[0]} samples? Sum the channels yourself (R.sum(0)) or "
+                "draw the samples with lrp.plot.heatmap_grid(R); (1, H, W) and RGB-like "
+                "(3, H, W) maps are read as channels")
         a = a.sum(0)
     if a.ndim != 2:
         raise ValueError(f"cannot show an array of shape {a.shape} as a map: expected (H, W), "
@@ -140,6 +149,8 @@ def _samples(relevances) -> list[np.ndarray]:
 
 def _check_vmax(vmax) -> float:
     try:
+        if isinstance(vmax, (bool, str, bytes)):
+            raise TypeError
         m = float(vmax)
     except (TypeError, ValueError):
         raise ValueError(f"vmax must be a finite number > 0, got {vmax!r}") from None
@@ -509,6 +520,9 @@ def explanation_grid(images, relevances: dict, row_titles=None, *, shared_scale:
 
     if orientation not in ("rows", "columns"):
         raise ValueError(f"orientation must be 'rows' or 'columns', got {orientation!r}")
+    if not hasattr(relevances, "items"):
+        raise TypeError("relevances must be a dict {method name: relevance maps}, e.g. "
+                        f"{{'LRP': R}}, got {type(relevances).__name__}")
     n, names = _count(len(images)), list(relevances)
     row_titles, outputs = _items(row_titles, n, "row_titles"), _items(outputs, n, "outputs")
     maps = {name: _items(_samples(r), n, f"relevances[{name!r}]")
@@ -568,7 +582,12 @@ def _table(relevance, feature_names):
     one = a.ndim == 1
     a = np.atleast_2d(a)
     if feature_names is not None:
-        names = list(feature_names)
+        given = [str(s) for s in feature_names]
+        if names is not None and [str(s) for s in names] != given:
+            raise ValueError("feature_names differ from the names the relevance carries (its "
+                             "DataFrame columns or Series index); drop feature_names, or "
+                             "reorder the relevance to them")
+        names = given
     if names is None:
         names = [f"feature {k}" for k in range(a.shape[1])]
     if len(names) != a.shape[1]:

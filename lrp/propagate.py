@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from neon.graph import Graph
+from neon.ops import Softmax
 
 from . import composites
-from .rules import ZBox
 from .targets import Column, TargetError, resolve_target, select_target
 
 __all__ = ["explain", "Explanation", "TargetError", "select_target", "Column"]
@@ -65,7 +65,7 @@ def _per_sample(t: torch.Tensor) -> torch.Tensor:
 def explained_node(graph) -> str:
     """The node whose value is explained: the output, or the logits before an output softmax."""
     node = graph[graph.output]
-    if node.kind in ("softmax", "log_softmax"):
+    if isinstance(node.op, Softmax):      # LogSoftmax too
         return node.inputs[0]
     return graph.output
 
@@ -76,7 +76,15 @@ def _propagate(graph, xs, target, rules, return_all):
         start = explained_node(graph)
         out = values[start]
         default = graph.default_target
+        if callable(target) and not isinstance(target, (torch.Tensor, np.ndarray, Column)):
+            target = target(out)          # read like a target given directly (labels, …)
         target = resolve_target(graph, target, out.shape[0], tuple(out.shape))
+        if isinstance(target, torch.Tensor) and target.is_floating_point() and \
+                target.shape == out.shape and _is_the_prediction(target, out):
+            raise TargetError(
+                "the target equals the graph's own output: a float target is a mask "
+                "(R starts at f ⊙ mask), so this would explain f². For a regressor, "
+                "target=None explains every output and lrp.Column(k) one of them")
         mask = select_target(out, default if target is None and default is not None else target)
         relevance = {start: out * mask}
         explained = _per_sample(relevance[start])
@@ -87,8 +95,7 @@ def _propagate(graph, xs, target, rules, return_all):
                 continue
             rule = rules[node.name]
             args = [values[i] for i in node.inputs]
-            if isinstance(rule, ZBox):
-                rule.check_input(args[0], f"the input of node {node.name!r}")
+            rule.check(node.op, args, f"node {node.name!r}")
             sent = rule(node.op, args, values[node.name], r)
             if return_all:
                 record[node.name] = r
@@ -103,6 +110,13 @@ def _propagate(graph, xs, target, rules, return_all):
         if return_all:
             record.update({name: r for name, r in zip(graph.input_names, results)})
         return results, explained, record, table
+
+
+def _is_the_prediction(mask, out) -> bool:
+    """Whether a float mask is the output itself (``target=model.predict(X)`` on a
+    regressor), not a 0/1 or weighting mask."""
+    binary = bool(((mask == 0) | (mask == 1)).all())
+    return not binary and bool(torch.allclose(mask.to(out.dtype), out, rtol=1e-6, atol=1e-9))
 
 
 def _check_graph(graph):
@@ -144,7 +158,12 @@ def _check_batch_size(batch_size):
 def _slice_target(target, n, start, stop):
     """The part of a per-sample target that belongs to samples start … stop."""
     if isinstance(target, Column):
-        return target if target.index.ndim == 0 else Column(target.index[start:stop])
+        if target.index.ndim == 0:
+            return target
+        if len(target.index) != n:
+            raise TargetError(f"give one target per sample: the input has {n} samples, "
+                              f"the lrp.Column {len(target.index)}")
+        return Column(target.index[start:stop])
     if isinstance(target, (torch.Tensor, np.ndarray, list, tuple)) or hasattr(target, "iloc"):
         if getattr(target, "ndim", 1) == 0:
             return target
@@ -155,6 +174,19 @@ def _slice_target(target, n, start, stop):
             return target.iloc[start:stop]
         return target[start:stop]
     return target
+
+
+def _align_target(target, frame):
+    """A pandas Series target follows its index: aligned to a DataFrame input's rows."""
+    if not (hasattr(target, "index") and hasattr(target, "to_numpy")) or \
+            hasattr(target, "columns"):
+        return target
+    if frame is None or target.index.equals(frame.index):
+        return target.to_numpy()
+    if len(target) == len(frame) and set(target.index) == set(frame.index):
+        return target.reindex(frame.index).to_numpy()
+    raise TargetError("the target Series' index does not match the input DataFrame's rows; "
+                      "align them (target.loc[X.index]) or pass target.to_numpy()")
 
 
 def _as_frame(relevance, graph, frame):
@@ -215,10 +247,11 @@ def explain(graph, x, target=None, composite=None, *, return_all: bool = False,
     _check_graph(graph)
     if not isinstance(return_all, bool):
         raise TypeError(f"return_all must be True or False, got {return_all!r}")
-    if as_frame not in (None, True, False):
+    if as_frame is not None and not isinstance(as_frame, bool):
         raise TypeError(f"as_frame must be None, True or False, got {as_frame!r}")
     xs, multi = _split_inputs(graph, x)
     frame = xs[0] if not multi and hasattr(xs[0], "columns") else None
+    target = _align_target(target, frame)
     to_numpy = any(not isinstance(v, torch.Tensor) for v in xs)
     xs = graph.check_inputs(*xs)
     rules = composites.resolve(composite).assign(graph)

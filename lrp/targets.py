@@ -61,21 +61,25 @@ def _describe(target) -> str:
 
 
 def _labels_to_columns(labels: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Column index of each wanted label (a TargetError naming the unknown ones)."""
+    """Column index of each wanted label (a TargetError naming the unknown ones); one sorted
+    search for the whole batch."""
     try:
-        lookup = {label.item() if hasattr(label, "item") else label: i
-                  for i, label in enumerate(labels)}
-        flat = [w.item() if hasattr(w, "item") else w for w in wanted.ravel()]
-        missing = [w for w in dict.fromkeys(flat) if w not in lookup]
-    except TypeError:    # unhashable labels
-        missing = [None]
-    if missing:
+        order = np.argsort(labels, kind="stable")
+        ranked = labels[order]
+        pos = np.clip(np.searchsorted(ranked, wanted), 0, len(labels) - 1)
+        found = ranked[pos] == wanted
+    except TypeError:    # labels and targets that do not compare (mixed types)
+        found = np.zeros(np.shape(wanted), dtype=bool)
+        pos = order = None
+    if not bool(np.all(found)):
+        missing = list(dict.fromkeys(np.asarray(wanted)[~np.asarray(found, dtype=bool)]
+                                     .ravel().tolist()))
         shown = ", ".join(map(repr, missing[:5]))
         raise TargetError(
             f"target label(s) {shown} are not among this graph's output labels "
             f"{labels.tolist()!r}. Targets are read as labels (as the estimator's predict "
             "returns them); to pick output columns by position use lrp.Column(i).")
-    return np.array([lookup[w] for w in flat], dtype=np.int64).reshape(wanted.shape)
+    return order[pos].astype(np.int64)
 
 
 def _as_array(target):
@@ -96,8 +100,9 @@ def resolve_target(graph, target, n: int, out_shape: tuple | None = None):
         Its ``output_labels`` (if declared) give the meaning of labels.
     target
         None, a label / column index, one per sample, a float mask shaped like the output, a
-        :class:`Column`, or a callable ``out -> column indices or mask`` (called per chunk;
-        its result is read as columns, never labels).
+        :class:`Column`. (A callable ``out -> target`` is called by the propagator per chunk
+        and its result read like a target given directly: labels on labelled graphs; return
+        ``lrp.Column(...)`` for positions.)
     n : int
         The number of samples.
     out_shape : tuple, optional
@@ -186,8 +191,14 @@ def select_target(out: torch.Tensor, target) -> torch.Tensor:
             raise TargetError(f"an integer target shaped like the output {tuple(out.shape)} is "
                               "ambiguous: a mask must be floating point (mask.float())")
         if tuple(target.shape) != tuple(out.shape):
+            hint = ""
+            if target.dim() == 1 and target.shape[0] == n and out.dim() == 2:
+                integral = bool(torch.isfinite(target).all() and (target == target.round()).all())
+                hint = ("; this graph has one output column: target=None explains it"
+                        if out.shape[1] == 1 else
+                        ": class indices must be integers (target.long())" if integral else "")
             raise TargetError(f"a target mask must be shaped like the output "
-                              f"{tuple(out.shape)}, got {tuple(target.shape)}")
+                              f"{tuple(out.shape)}, got {tuple(target.shape)}{hint}")
         if not bool(torch.isfinite(target.to(out.dtype)).all()):
             raise TargetError("the target mask contains NaN or infinite values")
         return target.to(out.dtype)
@@ -198,6 +209,10 @@ def select_target(out: torch.Tensor, target) -> torch.Tensor:
         raise TargetError(f"give one class per sample: expected shape ({n},), got "
                           f"{tuple(target.shape)}")
     classes = out.shape[1]
+    if classes == 1 and bool((target != 0).any()):
+        raise TargetError("this graph has one output column (a regressor, a density, an "
+                          "outlier score): target=None explains it; there are no classes "
+                          "to pick")
     if bool(((target < 0) | (target >= classes)).any()):
         bad = target[(target < 0) | (target >= classes)][0].item()
         raise TargetError(f"target class {bad} is out of range: the output has {classes} "

@@ -53,11 +53,12 @@ class _Scope(nn.Module):
 
 
 def _module_key(name: str) -> str:
-    """A node name as a submodule name: ``.`` written ``/``, and suffixed by ``_`` where it
-    would shadow an attribute of ``nn.Module`` (``type``, ``float``, …) or already ends in
-    ``_`` (so the map stays one-to-one)."""
-    key = name.replace("/", "//").replace(".", "/")
-    return key + "_" if hasattr(_Scope, key) or key.endswith("_") else key
+    """A node name as a submodule name, one-to-one: ``%`` written ``%25`` and ``/`` written
+    ``%2F`` (so no escape is ambiguous), then ``.`` written ``/`` (torch reserves ``.`` for
+    nesting); a name that would shadow an ``nn.Module`` attribute (``type``, ``float``, …)
+    gets a final ``%``, which no escaped name otherwise ends in."""
+    key = name.replace("%", "%25").replace("/", "%2F").replace(".", "/")
+    return key + "%" if hasattr(_Scope, key) else key
 
 
 @dataclass(frozen=True)
@@ -191,12 +192,15 @@ class Graph(nn.Module):
 
     def _register_op(self, name: str, op: Op) -> None:
         """Register ``op`` as the submodule ``ops[op_key(name)]``."""
-        self.ops.add_module(_module_key(name), op)
+        key = _module_key(name)
+        if key in self.ops._modules:    # cannot happen for distinct names; never overwrite
+            raise ValueError(f"node name {name!r} maps to the op key {key!r} of another node")
+        self.ops.add_module(key, op)
 
     def op_key(self, name: str) -> str:
         """The key of node ``name``'s op in ``graph.ops`` and in ``state_dict`` (after
-        ``ops.``): the node name with ``.`` written ``/`` (torch reserves ``.`` for nesting),
-        suffixed by ``_`` where it would shadow an ``nn.Module`` attribute (``type``)."""
+        ``ops.``): the node name with ``.`` written ``/`` (torch reserves ``.`` for nesting);
+        see :func:`_module_key` for the rare escapes."""
         return _module_key(self.resolve(name))
 
     def _changed(self) -> None:
@@ -422,10 +426,17 @@ class Graph(nn.Module):
                                   "x.toarray()")
         if hasattr(x, "columns") and hasattr(x, "to_numpy"):
             x = self._frame_values(x, spec)
-        elif isinstance(x, (list, tuple)):   # rows of Python numbers: no dtype of their own
+        elif hasattr(x, "to_numpy") and hasattr(x, "index") and len(spec.shape) == 1:
+            raise GraphInputError(f"input {spec.name!r} is a pandas Series: one row? pass a "
+                                  "DataFrame of rows, e.g. X.iloc[[0]] instead of X.iloc[0]")
+        elif isinstance(x, (list, tuple)):
+            typed = any(isinstance(r, (np.ndarray, np.generic, torch.Tensor)) for r in x)
+            if typed and all(isinstance(r, torch.Tensor) for r in x):
+                x = torch.stack(list(x))     # rows that carry a dtype follow the array rule
             try:
-                x = np.asarray(x, dtype=None if held is None else torch.empty(
-                    0, dtype=held).numpy().dtype)
+                if not isinstance(x, torch.Tensor):   # Python numbers have no dtype of their own
+                    x = np.asarray(x, dtype=None if typed or held is None else torch.empty(
+                        0, dtype=held).numpy().dtype)
             except ValueError as err:
                 raise GraphInputError(f"input {spec.name!r}: a list of rows must be "
                                       f"rectangular ({err})") from None
@@ -484,6 +495,13 @@ class Graph(nn.Module):
                 f"input {spec.name!r} has dtype {x.dtype} but the graph holds {target}: "
                 "converting would lose precision. Convert the input (x.float() / "
                 f"x.astype(np.float32)) or move the graph with graph.to({x.dtype})")
+        if not x.is_floating_point() and x.numel():
+            exact = 2 ** {torch.float16: 11, torch.bfloat16: 8, torch.float32: 24}.get(
+                target, 53)                                   # integers a float holds exactly
+            if float(x.abs().max()) > exact:
+                raise GraphInputError(
+                    f"input {spec.name!r} holds integers beyond ±{exact} that {target} cannot "
+                    "represent exactly; convert them yourself (or move the graph to float64)")
         return x.to(device=self.device, dtype=target)
 
     def _frame_values(self, frame, spec: InputSpec) -> np.ndarray:
@@ -505,7 +523,11 @@ class Graph(nn.Module):
             bad = [str(c) for c in frame.columns if c not in numeric.columns]
             raise GraphInputError(f"input {spec.name!r}: non-numeric DataFrame column(s) "
                                   f"{bad[:5]}; encode them before explaining")
-        return frame.to_numpy()
+        try:
+            return frame.to_numpy(dtype=np.result_type(*frame.dtypes.map(
+                lambda d: np.dtype(getattr(d, "numpy_dtype", d)))))
+        except (TypeError, ValueError):
+            return frame.to_numpy(dtype=np.float64)     # nullable dtypes (Float64, Int64)
 
     # ------------------------------------------------------------------ copying
     def copy(self) -> Graph:

@@ -66,7 +66,8 @@ def fold_batchnorm(graph: Graph, *, copy_ops: bool = True) -> Graph:
         if node.kind != "batchnorm":
             continue
         src = graph[node.inputs[0]] if graph.is_op_node(node.inputs[0]) else None
-        if src is None or not isinstance(src.op, (ops.Linear, ops.Conv)) or src.name in replace:
+        # exactly Linear or Conv: a subclass (RootedLinear) carries more than W and b
+        if src is None or type(src.op) not in (ops.Linear, ops.Conv) or src.name in replace:
             continue
         if len(graph.consumers(src.name)) != 1 or src.name == graph.output:
             continue

@@ -592,8 +592,18 @@ def _run_example(module: nn.Module, inputs) -> None:
 
 def _example_values(gm: fx.GraphModule, inputs) -> dict:
     interpreter = fx.Interpreter(gm, garbage_collect_values=False)
-    with torch.no_grad():
-        interpreter.run(*inputs)
+    try:
+        with torch.no_grad():
+            interpreter.run(*inputs)
+    except (RuntimeError, ValueError, IndexError) as err:
+        # the module ran on the user's example but not on a batch of two of its first row:
+        # its axis 0 is not a batch (torch convolutions accept one unbatched sample)
+        shapes = ", ".join(str(tuple(x[:1].shape)) for x in inputs)
+        raise TraceError(
+            f"the module fails on a batch made of the example's first row {shapes}: "
+            f"{str(err).splitlines()[0]}. The importer reads axis 0 as the batch axis: if "
+            "the example is one sample, add the batch axis (x[None] or x.unsqueeze(0))") \
+            from None
     return interpreter.env
 
 

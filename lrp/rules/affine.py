@@ -489,12 +489,21 @@ class ZBox(_AffineRule):
 
     def _bound(self, value, a):
         t = torch.as_tensor(value, dtype=a.dtype, device=a.device)
+        if t.numel() > 1 and 1 <= t.dim() < a.dim() - 1:
+            raise RuleError(f"ZBox bound of shape {tuple(t.shape)} for samples of shape "
+                            f"{tuple(a.shape[1:])}: a bound is a scalar, per channel "
+                            f"(shape {(a.shape[1],) + (1,) * (a.dim() - 2)}) or per element "
+                            f"{tuple(a.shape[1:])}; it would broadcast along the last axes")
         try:
             return t.expand(a.shape[1:]).unsqueeze(0)
         except RuntimeError:
             raise RuleError(f"ZBox bound of shape {tuple(t.shape)} does not broadcast to one "
                             f"sample of shape {tuple(a.shape[1:])}; give scalars or per-channel "
                             "tensors of shape (C, 1, 1)") from None
+
+    def check(self, op, inputs, where: str) -> None:
+        """The propagator's hook: the input of the node must lie in the box."""
+        self.check_input(inputs[0], f"the input of {where}")
 
     def check_input(self, x: torch.Tensor, name: str = "x") -> None:
         """Refuse an input outside the box, saying how far out it is.

@@ -139,13 +139,18 @@ class Rule:
         """The categories this rule handles, in words (for error messages)."""
         if self.ops is None:
             return "any op"
-        from neon.ops.base import _KINDS
+        from neon.ops import known_kinds, op_class
 
-        kinds = [k for k, cls in _KINDS.items() if issubclass(cls, self.ops)
-                 and not any(k == getattr(c, "kind", None) for c in self.ops
-                             if c.__subclasses__())]
+        categories = {getattr(c, "kind", None) for c in self.ops}
+        kinds = [k for k in known_kinds(sort=False) if issubclass(op_class(k), self.ops)
+                 and not (k in categories and op_class(k).__subclasses__())]
         names = ", ".join(c.__name__ for c in self.ops)
         return f"{names} ops (kinds {', '.join(map(repr, kinds))})"
+
+    def check(self, op, inputs, where: str) -> None:
+        """Refuse inputs the rule's assumptions exclude (called by the propagator before the
+        rule runs; ``where`` names the node). The default accepts everything; ZBox refuses
+        inputs outside its box."""
 
     def __call__(self, op, inputs, output, relevance):
         raise NotImplementedError

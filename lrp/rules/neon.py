@@ -81,11 +81,11 @@ def _safe_ratio(num, den):
 
 
 class SoftMinRedistribution(Rule):
-    """Soft-min (soft-max) redistribution through a pool: R_k = softmax(∓β a)_k · R_out.
+    """Soft-min redistribution through a soft-min pool: R_k = softmin_β(a + b)_k · R_out.
 
     Conserves Σ_k R_k = R_out for every β (Kauffmann et al. 2020, 2022). ``beta=None``
-    uses the op's own β (the forward's for log-sum-exp pools, the stored stiffness for hard
-    pools); ``beta=math.inf`` is the hard-min (winner-take-all) variant.
+    uses the op's own β (the forward's: the log-sum-exp is reused, one fused pass); another
+    β recomputes the weights; ``beta=math.inf`` is the hard-min (winner-take-all) variant.
     """
 
     ops = (SoftMin,)

@@ -26,9 +26,10 @@ __all__ = ["Op", "Elementwise", "Summation", "Routing", "known_kinds", "op_class
 _KINDS: dict[str, type] = {}
 
 
-def known_kinds() -> list[str]:
-    """The kinds of every op class defined so far (built-in and user-defined), sorted."""
-    return sorted(_KINDS)
+def known_kinds(sort: bool = True) -> list[str]:
+    """The kinds of every op class defined so far (built-in and user-defined), sorted (or in
+    the order the classes were defined, ``sort=False``)."""
+    return sorted(_KINDS) if sort else list(_KINDS)
 
 
 def op_class(kind: str) -> type:

@@ -22,7 +22,7 @@ from .preprocessing import AffinePreprocessing, add_preprocessing_nodes, fold_in
 from .validation import as_tensor, check_data
 
 __all__ = ["input_width", "fold_distance", "distance_pool_graph", "all_outputs",
-           "start_graph", "add_first_linear", "finish_graph"]
+           "start_graph", "add_first_linear", "finish_graph", "declare_estimator"]
 
 
 def input_width(n_features: int, preprocessing, estimator_name: str = "the estimator") -> int:
@@ -48,9 +48,9 @@ def fold_distance(centers, preprocessing: AffinePreprocessing | None = None, wei
     (p, d') or (K, p, d')). With v_k the preimage of μ_k (A v_k + c = μ_k),
     d_k = ‖B_k A (x − v_k)‖²: for a per-feature scaler a weighted distance with weights b·s;
     for a dense A (PCA) the quadratic form (x − v_k)ᵀ (B_k A)ᵀ (B_k A) (x − v_k)
-    (Kauffmann et al., IEEE TNNLS 2022; docs/neon.md "Pipelines"). The preimages are
-    ``preprocessing.preimage(μ_k)``, the one policy of every neuralizer (its reasons:
-    :class:`neon.ops.SquaredDistance`). Returns a dict with ``centers``, ``weight`` and
+    (Kauffmann et al., IEEE TNNLS 2022; docs/neon.md "Pipelines and preprocessing"). The
+    preimages are ``preprocessing.preimage(μ_k)``, the one policy of every neuralizer (its
+    reasons: :class:`neon.ops.SquaredDistance`). Returns a dict with ``centers``, ``weight`` and
     ``matrix`` as float64 tensors (or None).
     """
     centers = np.asarray(centers, dtype=np.float64)
@@ -136,13 +136,7 @@ def start_graph(estimator, data, preprocessing, n_features: int):
     source : str
         The node the estimator's first op reads (the input ``x``).
     """
-    d_in = n_features
-    if preprocessing is not None:
-        d_out = np.asarray(preprocessing.offset).shape[0]
-        if d_out != n_features:
-            raise ValueError(f"the preprocessing gives {d_out} features, but "
-                             f"{type(estimator).__name__} was fitted with {n_features}")
-        d_in = preprocessing.n_features_in
+    d_in = input_width(n_features, preprocessing, type(estimator).__name__)
     if data is not None:
         check_data(data, d_in, name="data")
     graph = Graph()
@@ -150,43 +144,37 @@ def start_graph(estimator, data, preprocessing, n_features: int):
     return graph, "x"
 
 
-def finish_graph(graph, estimator, preprocessing, output: str, *, explained: str,
-                 output_labels=None, default_target=None, conserves: bool = False, **meta):
-    """Set the output node, the declarations and the meta entries every neuralized graph has.
+def declare_estimator(graph, estimator, preprocessing, *, explained: str, output_labels=None,
+                      default_target=None, conserves: bool = False, **meta):
+    """What every neuralized graph declares and keeps, in one place.
 
-    Parameters
-    ----------
-    graph : Graph
-    estimator : fitted estimator
-    preprocessing : AffinePreprocessing or None
-    output : str
-        The node whose value is the graph's output (the explained logits/predictions).
-    explained, output_labels, default_target, conserves
-        Declared on the graph (:meth:`neon.Graph.declare`).
-    **meta
-        Further entries specific to the estimator (``task``, ``link``, ``beta``, …).
+    Declares ``source`` (the estimator), ``explained``, ``output_labels``,
+    ``default_target``, ``conserves`` and ``feature_names`` (from ``feature_names_in_`` when
+    no preprocessing stands between the user's columns and the estimator; a Pipeline declares
+    its own). ``meta`` gets ``preprocessing`` (the map x' = A x + c or None),
+    ``preprocessing_steps`` (names), ``example_input`` (zeros (1, d), for ``summary``) and the
+    estimator-specific entries ``**meta`` (β, γ, thresholds, …).
 
     Returns
     -------
     Graph
-        Declares ``source`` (the estimator), ``explained``, ``output_labels``,
-        ``default_target``, ``conserves`` and ``feature_names`` (from ``feature_names_in_``
-        when no preprocessing renames the inputs); ``meta`` holds ``preprocessing`` (the map
-        x' = A x + c or None), ``preprocessing_steps`` (names), ``example_input`` (zeros
-        (1, d)) and the estimator-specific entries.
     """
-    graph.set_output(output)
     d_in = graph.input_specs[0].shape[0]
     graph.meta.update(
         preprocessing=preprocessing,
         preprocessing_steps=tuple(preprocessing.steps) if preprocessing is not None else (),
         example_input=torch.zeros(1, d_in, dtype=torch.float64), **meta)
     names = getattr(estimator, "feature_names_in_", None)
-    graph.declare(source=estimator, explained=explained, output_labels=output_labels,
-                  default_target=default_target, conserves=conserves,
-                  feature_names=names if names is not None and preprocessing is None
-                  else None)
-    return graph
+    return graph.declare(source=estimator, explained=explained, output_labels=output_labels,
+                         default_target=default_target, conserves=conserves,
+                         feature_names=names if names is not None and preprocessing is None
+                         else None)
+
+
+def finish_graph(graph, estimator, preprocessing, output: str, **declarations):
+    """Set the output node, then :func:`declare_estimator` (the linear and MLP networks)."""
+    graph.set_output(output)
+    return declare_estimator(graph, estimator, preprocessing, **declarations)
 
 
 def add_first_linear(graph, source, name, weight, bias, preprocessing, fold: bool, **meta):

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..ops import SoftMin, SquaredDistance
-from .builders import distance_pool_graph, fold_distance, input_width
+from .builders import declare_estimator, distance_pool_graph, fold_distance, input_width
 from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import as_tensor, check_data, check_fitted
 
@@ -82,13 +82,11 @@ def neuralize_kernel_density(estimator, data=None, *, preprocessing=None) -> Gra
     graph = distance_pool_graph(points, np.log(w / w.sum()), gamma, preprocessing)
     dim = points.shape[1]
     bias = 0.5 * dim * np.log(2 * np.pi * h * h)
-    graph.meta.update(gamma=gamma, beta=gamma, bandwidth=h, bias=float(bias),
-                      preprocessing=preprocessing)
-    graph.declare(
-        source=estimator, conserves=True,
+    return declare_estimator(
+        graph, estimator, preprocessing, gamma=gamma, beta=gamma, bandwidth=h,
+        bias=float(bias), conserves=True,
         explained=("outlierness o(x) = -1/gamma log sum_j a_j exp(-gamma ||x - x_j||^2), "
                    "a_j = w_j / sum w, gamma = 1/(2 h^2); -score_samples(x) = gamma o(x) + bias"))
-    return graph
 
 
 def gmm_units(estimator):
@@ -150,10 +148,8 @@ def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None) -> G
                    ["x"])
     graph.add_node("neg_log_density", SoftMin(1.0, as_tensor(const)), ["units"])
     graph.set_output("neg_log_density")
-    graph.meta.update(beta=1.0, component_constants=const, bias=0.0,
-                      preprocessing=preprocessing)
-    graph.declare(
-        source=estimator, conserves=True,
+    return declare_estimator(
+        graph, estimator, preprocessing, beta=1.0, component_constants=const, bias=0.0,
+        conserves=True,
         explained="-log p(x) = -score_samples(x) = smin_1(h_k), h_k = 0.5 (x-mu_k)' P_k (x-mu_k)"
                   " + const_k")
-    return graph

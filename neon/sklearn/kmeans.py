@@ -18,7 +18,7 @@ import numpy as np
 
 from ..graph import Graph
 from ..ops import CompetitionMin, SquaredDistance, check_beta
-from .builders import fold_distance, input_width
+from .builders import declare_estimator, fold_distance, input_width
 from .registry import Expected, register_neuralizer
 from .validation import check_data, check_fitted
 
@@ -92,10 +92,9 @@ def neuralize_kmeans(estimator, data=None, *, preprocessing=None, beta=None) -> 
     elif beta is None:
         beta, source = 1.0, "default (no data given)"
     graph["logits"].op.beta = float(beta)
-    graph.meta.update(beta=float(beta), beta_source=source, preprocessing=preprocessing)
-    graph.declare(
-        source=estimator, output_labels=np.arange(centers.shape[0]), conserves=True,
+    return declare_estimator(
+        graph, estimator, preprocessing, beta=float(beta), beta_source=source,
+        output_labels=np.arange(centers.shape[0]), conserves=True,
         explained=("cluster logits f_c(x) = min_{k≠c} ‖x − μ_k‖² − ‖x − μ_c‖² (on the "
                    "estimator's features); f_c > 0 iff x is assigned to c; the default target "
                    "is the assigned cluster (argmax)"))
-    return graph

@@ -28,8 +28,8 @@ import torch
 
 from ..graph import Graph
 from ..ops import Linear, Power, RBFDuels, RivalMin, RootedLinear, SquaredDistance, check_beta
-from .builders import fold_distance, input_width
-from .preprocessing import AffinePreprocessing
+from .builders import declare_estimator, fold_distance, input_width
+from .preprocessing import AffinePreprocessing, fold_into_linear
 from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import as_tensor, check_data, check_fitted
 
@@ -143,13 +143,6 @@ def _build_rbf(graph, estimator, sv, duels, preprocessing):
     return "duels"
 
 
-def _fold(weight, bias, preprocessing):
-    """W(Ax + c) + b = (WA) x + (Wc + b)."""
-    if preprocessing is None:
-        return weight, bias
-    return weight @ preprocessing.dense(), weight @ preprocessing.offset + bias
-
-
 def _linear_root(w, b, ref):
     """The projection of ``ref`` onto the hyperplane w·m + b = 0."""
     norm = float(w @ w)
@@ -167,7 +160,7 @@ def _build_linear(graph, estimator, sv, duels, preprocessing):
         weights.append(w)
         biases.append(b)
         roots.append(_linear_root(w, b, ref))
-    w, b = _fold(np.array(weights), np.array(biases), preprocessing)
+    w, b = fold_into_linear(np.array(weights), np.array(biases), preprocessing)
     root = np.array(roots) if preprocessing is None else preprocessing.preimage(np.array(roots))
     graph.add_node("duels", RootedLinear(as_tensor(w), as_tensor(b), as_tensor(root)), ["x"])
     return "duels"
@@ -175,7 +168,7 @@ def _build_linear(graph, estimator, sv, duels, preprocessing):
 
 def _build_poly(graph, estimator, sv, duels, preprocessing):
     gamma, coef0, degree = float(estimator._gamma), float(estimator.coef0), estimator.degree
-    w1, b1 = _fold(gamma * sv, np.full(len(sv), coef0), preprocessing)
+    w1, b1 = fold_into_linear(gamma * sv, np.full(len(sv), coef0), preprocessing)
     graph.add_node("kernel", Linear(as_tensor(w1), as_tensor(b1)), ["x"])
     graph.add_node("power", Power(int(degree)), ["kernel"])
     w2 = np.zeros((len(duels), len(sv)))
@@ -196,7 +189,7 @@ _MEANING = {
 }
 
 
-def _default_beta(graph, data, n_features):
+def _default_beta(graph, data):
     if data is None:
         return 1.0
     out = graph.forward(data)
@@ -274,21 +267,14 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
     graph.add_node("rivals", rivals, [last])
     graph.set_output("rivals")
     if beta is None and len(estimator.classes_) > 2:
-        rivals.beta = _default_beta(graph, data, d_in)
-    graph.meta.update(
-        kernel=kernel, classes=np.array(estimator.classes_),
+        rivals.beta = _default_beta(graph, data)
+    return declare_estimator(
+        graph, estimator, preprocessing, kernel=kernel, classes=np.array(estimator.classes_),
         duels=[(a, b) for a, b, *_ in duels], beta=rivals.beta,
-        gamma=float(getattr(estimator, "_gamma", np.nan)),
-        preprocessing=preprocessing,
-        duel_value=_MEANING[kernel],
-        reference="Bley, Kauffmann et al., arXiv:2508.03913 (2025)")
-    graph.declare(
-        source=estimator, output_labels=np.array(estimator.classes_),
+        gamma=float(getattr(estimator, "_gamma", np.nan)), duel_value=_MEANING[kernel],
+        reference="Bley, Kauffmann et al., arXiv:2508.03913 (2025)",
+        output_labels=np.array(estimator.classes_),
         conserves=kernel == "linear",     # root points on the hyperplanes: exact
         explained=("f_c = min over rivals j of the duel g_cj (g_ba = −g_ab): class c against its "
                    "strongest rival; f_c > 0 iff c wins every one-vs-one duel; two classes: "
                    "[−g, g] with g of the sign of decision_function"))
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is not None and preprocessing is None:
-        graph.declare(feature_names=names)
-    return graph

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .builders import distance_pool_graph, input_width
+from .builders import declare_estimator, distance_pool_graph, input_width
 from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import check_data, check_fitted
 
@@ -88,13 +88,10 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
     weights = alpha / total if normalize else alpha
     graph = distance_pool_graph(sv, np.log(weights), gamma, preprocessing)
     scale = total if normalize else 1.0
-    graph.meta.update(
-        gamma=gamma, rho=rho, alpha_sum=total, normalized=bool(normalize),
-        beta=gamma, preprocessing=preprocessing,
-        threshold=-np.log(rho / scale) / gamma)
-    graph.declare(
-        source=estimator, conserves=True,
+    return declare_estimator(
+        graph, estimator, preprocessing, gamma=gamma, rho=rho, alpha_sum=total,
+        normalized=bool(normalize), beta=gamma, threshold=-np.log(rho / scale) / gamma,
+        conserves=True,
         explained=(f"outlierness o(x) = -1/gamma log sum_j a_j exp(-gamma ||x - u_j||^2) with "
                    f"{'normalized' if normalize else 'raw'} a; score_samples(x) = "
                    f"{scale:.6g} * exp(-gamma o(x)); outlier iff o(x) > threshold"))
-    return graph

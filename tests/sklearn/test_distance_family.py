@@ -14,8 +14,6 @@ import torch
 import neon
 from lrp import rules
 
-pytestmark = pytest.mark.filterwarnings("ignore")
-
 
 @functools.cache
 def wine():
