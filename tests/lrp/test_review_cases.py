@@ -145,3 +145,22 @@ def test_state_dict_keys_are_one_to_one():
     keys = [g.op_key(n.name) for n in g.nodes]
     assert len(set(keys)) == len(keys)
     g.lint()
+
+
+@pytest.mark.parametrize("make", ["kmeans", "ocsvm", "kde", "gmm", "svc"])
+def test_every_neuralizer_declares_feature_names(make):
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+    from sklearn.svm import SVC, OneClassSVM
+
+    data = load_wine(as_frame=True)
+    X = (data.data - data.data.mean()) / data.data.std()
+    estimator = {"kmeans": lambda: KMeans(3, n_init=2, random_state=0).fit(X),
+                 "ocsvm": lambda: OneClassSVM(gamma=0.1).fit(X),
+                 "kde": lambda: KernelDensity(bandwidth=1.0).fit(X),
+                 "gmm": lambda: GaussianMixture(2, random_state=0).fit(X),
+                 "svc": lambda: SVC().fit(X, data.target)}[make]()
+    graph = neon.neuralize(estimator)
+    assert graph.feature_names == list(X.columns)
+    with pytest.raises(GraphInputError, match="another order"):
+        lrp.explain(graph, X.iloc[:3, ::-1])
