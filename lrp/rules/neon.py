@@ -100,8 +100,8 @@ class SoftMinRedistribution(Rule):
             # softmin_β(a)_k = exp(−β (a_k + b_k − smin_β(a + b)))
             z = inputs[0] - output if op.offset is None else \
                 torch.add(inputs[0], op.offset).sub_(output)
-            return [z.mul_(op.sign * beta).exp_().mul_(relevance)]
-        return [pool_weights(inputs[0], beta, op.sign, op.offset).mul_(relevance)]
+            return [z.mul_(-beta).exp_().mul_(relevance)]
+        return [pool_weights(inputs[0], beta, -1.0, op.offset).mul_(relevance)]
 
 
 def competition_relevance(d, c, r, beta):

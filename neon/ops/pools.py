@@ -86,7 +86,6 @@ class SoftMin(Pool):
     """
 
     kind = "softmin_pool"
-    sign = -1.0
 
     def __init__(self, beta: float, offset: torch.Tensor | None = None):
         super().__init__()
@@ -98,9 +97,7 @@ class SoftMin(Pool):
         return a if self.offset is None else a + self.offset
 
     def forward(self, a):
-        s = self.sign
-        return s / self.beta * torch.logsumexp(s * self.beta * self.shifted(a), -1,
-                                               keepdim=True)
+        return -torch.logsumexp(-self.beta * self.shifted(a), -1, keepdim=True) / self.beta
 
     def extra_repr(self):
         return f"beta={self.beta:.6g}"
