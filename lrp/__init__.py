@@ -2,10 +2,13 @@
 
 ``lrp.explain(graph, x, target, composite)`` walks the graph once backwards, applying a rule
 per node; rules live in :mod:`lrp.rules`, composites (rule assignment in code) in
-:mod:`lrp.composites` and :mod:`lrp.select`.
+:mod:`lrp.composites` and :mod:`lrp.select`. The methods LRP is compared with (gradient,
+integrated gradients, SmoothGrad, guided backprop, Grad-CAM, occlusion, LIME, …) take the
+same call and live in :mod:`lrp.methods`.
 """
 
-from . import composites, plot, rules, select, targets  # noqa: F401 (rules: the defaults)
+from . import calls, composites, methods, plot, rules, select, targets  # noqa: F401
+from .calls import Attribution
 from .composites import (
                          PRESETS,
                          Composite,
@@ -18,6 +21,21 @@ from .composites import (
                          UnmatchedSelectorWarning,
                          resolve,
 )
+from .methods import (
+                         cam,
+                         deconvnet,
+                         excitation_backprop,
+                         grad_cam,
+                         gradient,
+                         gradient_x_input,
+                         guided_backprop,
+                         guided_grad_cam,
+                         integrated_gradients,
+                         lime,
+                         occlusion,
+                         rise,
+                         smoothgrad,
+)
 from .propagate import Explanation, explain
 from .rules import RuleError
 from .targets import Column, TargetError
@@ -25,4 +43,7 @@ from .targets import Column, TargetError
 __all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Composite", "rules",
            "targets", "plot", "resolve", "PRESETS", "UnmatchedSelectorWarning",
            "select", "composites", "EpsilonOnly", "EpsilonPlus", "EpsilonPlusFlat",
-           "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat"]
+           "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "Attribution",
+           "calls", "methods", "gradient", "gradient_x_input", "integrated_gradients",
+           "smoothgrad", "guided_backprop", "deconvnet", "excitation_backprop", "grad_cam",
+           "guided_grad_cam", "cam", "occlusion", "rise", "lime"]

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from neon.graph import Graph
-from neon.ops import Softmax
-
 from . import composites
-from .targets import Column, TargetError, resolve_target, select_target
+from .calls import Call, explained_node, target_mask
+from .targets import Column, TargetError, select_target
 
-__all__ = ["explain", "Explanation", "TargetError", "select_target", "Column"]
+__all__ = ["explain", "Explanation", "TargetError", "select_target", "Column", "walk",
+           "explained_node"]
 
 
 @dataclass
@@ -62,32 +60,15 @@ def _per_sample(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1).sum(1)
 
 
-def explained_node(graph) -> str:
-    """The node whose value is explained: the output, or the logits before an output softmax."""
-    node = graph[graph.output]
-    if isinstance(node.op, Softmax):      # LogSoftmax too
-        return node.inputs[0]
-    return graph.output
-
-
-def _propagate(graph, xs, target, rules, return_all):
+def _propagate(graph, xs, target, rules, return_all, start_at="value"):
     with torch.no_grad():
         values = graph.activations(*xs, validated=True)
         start = explained_node(graph)
         out = values[start]
-        default = graph.default_target
-        if callable(target) and not isinstance(target, (torch.Tensor, np.ndarray, Column)):
-            target = target(out)          # read like a target given directly (labels, …)
-        target = resolve_target(graph, target, out.shape[0], tuple(out.shape))
-        if isinstance(target, torch.Tensor) and target.is_floating_point() and \
-                target.shape == out.shape and _is_the_prediction(target, out):
-            raise TargetError(
-                "the target equals the graph's own output: a float target is a mask "
-                "(R starts at f ⊙ mask), so this would explain f². For a regressor, "
-                "target=None explains every output and lrp.Column(k) one of them")
-        mask = select_target(out, default if target is None and default is not None else target)
-        relevance = {start: out * mask}
-        explained = _per_sample(relevance[start])
+        mask = target_mask(graph, out, target)
+        # LRP starts at the explained value, R = f ⊙ mask; gradient-family walks at the mask
+        relevance = {start: out * mask if start_at == "value" else mask}
+        explained = _per_sample(out * mask)
         record, table = ({}, []) if return_all else (None, None)
         for node in reversed(graph.nodes):
             r = relevance.pop(node.name, None)
@@ -112,92 +93,25 @@ def _propagate(graph, xs, target, rules, return_all):
         return results, explained, record, table
 
 
-def _is_the_prediction(mask, out) -> bool:
-    """Whether a float mask is the output itself (``target=model.predict(X)`` on a
-    regressor), not a 0/1 or weighting mask."""
-    binary = bool(((mask == 0) | (mask == 1)).all())
-    return not binary and bool(torch.allclose(mask.to(out.dtype), out, rtol=1e-6, atol=1e-9))
-
-
-def _check_graph(graph):
-    if isinstance(graph, Graph):
-        return
-    kind = type(graph).__name__
-    if isinstance(graph, torch.nn.Module):
-        raise TypeError(f"lrp.explain takes a neon.Graph, got the torch module {kind}: import it "
-                        "first, graph = neon.neuralize(model, example_input), and explain the "
-                        "graph (reuse it across calls)")
-    if hasattr(graph, "fit") and hasattr(graph, "get_params"):
-        raise TypeError(f"lrp.explain takes a neon.Graph, got the scikit-learn estimator {kind}: "
-                        "neuralize it first, graph = neon.neuralize(model, X), and explain the "
-                        "graph")
-    raise TypeError(f"lrp.explain takes a neon.Graph (from neon.neuralize), got {kind}")
-
-
-def _split_inputs(graph, x):
-    """(list of inputs, whether the user gave a tuple of per-input arrays)."""
-    n_inputs = len(graph.input_specs)
-    if isinstance(x, (tuple, list)):
-        per_input = n_inputs > 1 or (
-            len(x) == 1 and isinstance(x[0], (torch.Tensor, np.ndarray))
-            and x[0].ndim == len(graph.input_specs[0].shape) + 1)
-        if per_input:
-            return list(x), True
-    return [x], False
-
-
-def _check_batch_size(batch_size):
-    if batch_size is None:
-        return None
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
-
-
-def _slice_target(target, n, start, stop):
-    """The part of a per-sample target that belongs to samples start … stop."""
-    if isinstance(target, Column):
-        if target.index.ndim == 0:
-            return target
-        if len(target.index) != n:
-            raise TargetError(f"give one target per sample: the input has {n} samples, "
-                              f"the lrp.Column {len(target.index)}")
-        return Column(target.index[start:stop])
-    if isinstance(target, (torch.Tensor, np.ndarray, list, tuple)) or hasattr(target, "iloc"):
-        if getattr(target, "ndim", 1) == 0:
-            return target
-        if len(target) != n:
-            raise TargetError(f"give one target per sample: the input has {n} samples, "
-                              f"the target {len(target)}")
-        if hasattr(target, "iloc"):
-            return target.iloc[start:stop]
-        return target[start:stop]
-    return target
-
-
-def _align_target(target, frame):
-    """A pandas Series target follows its index: aligned to a DataFrame input's rows."""
-    if not (hasattr(target, "index") and hasattr(target, "to_numpy")) or \
-            hasattr(target, "columns"):
-        return target
-    if frame is None or target.index.equals(frame.index):
-        return target.to_numpy()
-    if len(target) == len(frame) and set(target.index) == set(frame.index):
-        return target.reindex(frame.index).to_numpy()
-    raise TargetError("the target Series' index does not match the input DataFrame's rows; "
-                      "align them (target.loc[X.index]) or pass target.to_numpy()")
-
-
-def _as_frame(relevance, graph, frame):
-    import pandas as pd
-
-    if relevance.ndim != 2:
-        raise ValueError("as_frame=True needs tabular (N, features) input")
-    columns = frame.columns if frame is not None else (
-        graph.feature_names or [f"x{i}" for i in range(relevance.shape[1])])
-    index = frame.index if frame is not None else None
-    return pd.DataFrame(relevance, columns=columns, index=index)
+def walk(call: Call, composite, *, start_at: str = "value", return_all: bool = False):
+    """The reverse walk of :func:`explain` over a prepared :class:`Call`, chunk by chunk:
+    (per-input results, explained output, per-node relevance, table)."""
+    rules = composites.resolve(composite).assign(call.graph)
+    pieces = [_propagate(call.graph, part, t, rules, return_all, start_at)
+              for _, _, part, t in call.chunks()]
+    results = [pieces[0][0][i] if len(pieces) == 1 else torch.cat([p[0][i] for p in pieces])
+               for i in range(len(call.xs))]
+    output = torch.cat([p[1] for p in pieces])
+    if not return_all:
+        return results, output, None, None
+    nodes = {k: torch.cat([p[2][k] for p in pieces]) for k in pieces[0][2]}
+    table = []
+    for i, row in enumerate(pieces[0][3]):
+        merged = dict(row)
+        for key in ("relevance_in", "relevance_out", "absorbed"):
+            merged[key] = torch.cat([p[3][i][key] for p in pieces])
+        table.append(merged)
+    return results, output, nodes, table
 
 
 def explain(graph, x, target=None, composite=None, *, return_all: bool = False,
@@ -244,42 +158,11 @@ def explain(graph, x, target=None, composite=None, *, return_all: bool = False,
     Reference: Bach et al., "On pixel-wise explanations for non-linear classifier decisions
     by layer-wise relevance propagation", PLoS ONE 2015.
     """
-    _check_graph(graph)
     if not isinstance(return_all, bool):
         raise TypeError(f"return_all must be True or False, got {return_all!r}")
-    if as_frame is not None and not isinstance(as_frame, bool):
-        raise TypeError(f"as_frame must be None, True or False, got {as_frame!r}")
-    xs, multi = _split_inputs(graph, x)
-    frame = xs[0] if not multi and hasattr(xs[0], "columns") else None
-    target = _align_target(target, frame)
-    to_numpy = any(not isinstance(v, torch.Tensor) for v in xs)
-    xs = graph.check_inputs(*xs)
-    rules = composites.resolve(composite).assign(graph)
-    n = xs[0].shape[0]
-    if n == 0:
-        raise ValueError(f"x holds no samples (shape {tuple(xs[0].shape)}); give at least one")
-    batch_size = _check_batch_size(batch_size)
-    chunk = n if batch_size is None else batch_size
-    pieces = []
-    for start in range(0, n, chunk):
-        part = [v[start:start + chunk] for v in xs]
-        t = _slice_target(target, n, start, start + chunk) if chunk < n else target
-        pieces.append(_propagate(graph, part, t, rules, return_all))
-    results = [pieces[0][0][i] if len(pieces) == 1 else torch.cat([p[0][i] for p in pieces])
-               for i in range(len(xs))]
-    if to_numpy or as_frame:
-        results = [r.detach().cpu().numpy() for r in results]
-    if as_frame or (as_frame is None and frame is not None):
-        results[0] = _as_frame(results[0], graph, frame)
-    relevance = tuple(results) if multi else results[0]
+    call = Call(graph, x, target, batch_size, method="lrp.explain", as_frame=as_frame)
+    results, output, nodes, table = walk(call, composite, return_all=return_all)
+    relevance = call.finish(results)
     if not return_all:
         return relevance
-    output = torch.cat([p[1] for p in pieces])
-    nodes = {k: torch.cat([p[2][k] for p in pieces]) for k in pieces[0][2]}
-    table = []
-    for i, row in enumerate(pieces[0][3]):
-        merged = dict(row)
-        for key in ("relevance_in", "relevance_out", "absorbed"):
-            merged[key] = torch.cat([p[3][i][key] for p in pieces])
-        table.append(merged)
     return Explanation(relevance, output, nodes, table)

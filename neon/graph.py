@@ -352,7 +352,9 @@ class Graph(nn.Module):
         if isinstance(keep, str) and keep != "all":
             keep = [keep]
         xs = self.check_inputs(*xs)
-        values = self._run(xs, keep)
+        run_keep = keep if keep is None or keep is True or keep == "all" else \
+            {self.resolve(k) for k in keep}
+        values = self._run(xs, True if run_keep == "all" else run_keep)
         out = values[self.output]
         if keep is None:
             return out.detach().cpu().numpy() if from_numpy else out
@@ -369,21 +371,60 @@ class Graph(nn.Module):
                     {k: v.detach().cpu().numpy() for k, v in kept.items()})
         return out, kept
 
-    def activations(self, *xs, validated: bool = False) -> dict:
+    def activations(self, *xs, validated: bool = False, keep=None) -> dict:
         """Every node's value, inputs included, as a dict of tensors (no autograd graph kept
         unless the caller enables it).
 
         ``validated=True`` skips :meth:`check_inputs` for tensors it already returned (callers
-        that validate once and then run chunks, such as :func:`lrp.explain`).
+        that validate once and then run chunks, such as :func:`lrp.explain`). ``keep``: a
+        list of node names (after :meth:`node_of`) to return only those and the output,
+        freeing every other value as soon as no later node reads it.
         """
         if not validated:
             xs = self.check_inputs(*xs)
-        return self._run(list(xs), True)
+        if keep is None:
+            return self._run(list(xs), True)
+        return self._run(list(xs), {self.resolve(k) for k in keep})
+
+    def node_of(self, name: str) -> str:
+        """The node that ``name`` means: a node or input name (or an alias a rewrite left),
+        or the name of a source module, which means that module's output node.
+
+        For a torch import, node names are the modules' qualified names (``layer4.1.conv2``,
+        ``layer4.1.relu:1`` for a module's second call), so ``"layer4"`` on a torchvision
+        ResNet is the last node inside ``layer4`` whose value leaves it. Raises KeyError
+        listing close names when nothing matches, and ValueError when a module has several
+        outputs.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"a node is named by a string, got {name!r}")
+        key = self.resolve(name)
+        if key in self.structure:
+            return key
+        prefix = name + "."
+        inside = [n for n in self.structure if n.startswith(prefix)
+                  or n.split(":")[0] == name]
+        if not inside:
+            import difflib
+
+            known = self.input_names + list(self._nodes)
+            close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+            hint = f"; close names: {', '.join(close)}" if close else ""
+            raise KeyError(f"no node or source module named {name!r}{hint}. Nodes: "
+                           f"{', '.join(known[:12])}{', …' if len(known) > 12 else ''}")
+        members = set(inside)
+        leaving = [n for n in inside if n == self.output or any(
+            c not in members for c in self.structure.successors(n))]
+        if len(leaving) != 1:
+            raise ValueError(f"module {name!r} has {len(leaving)} output nodes "
+                             f"({', '.join(leaving)}); name one of them")
+        return leaving[0]
 
     def _run(self, xs, keep):
         values = dict(zip(self.input_names, xs))
-        if keep is None:
+        if keep is not True:
             remaining = {n: self.structure.out_degree(n) for n in self.structure}
+            wanted = set() if keep is None else keep
         for node in self.nodes:
             args = [values[i] for i in node.inputs]
             try:
@@ -395,10 +436,10 @@ class Graph(nn.Module):
                     f"node {node.name!r} ({type(node.op).__name__}) failed on input(s) of shape "
                     f"{shapes}: {err}. The graph expects {expected}; the input given was "
                     f"{', '.join(str(tuple(x.shape)) for x in xs)}.") from err
-            if keep is None:  # free what no later node reads
+            if keep is not True:  # free what no later node reads
                 for i in dict.fromkeys(node.inputs):  # once per input, even if read twice
                     remaining[i] -= 1
-                    if remaining[i] == 0 and i != self.output:
+                    if remaining[i] == 0 and i != self.output and i not in wanted:
                         values.pop(i, None)
         return values
 

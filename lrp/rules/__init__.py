@@ -10,7 +10,8 @@ module                 rules
                        :class:`WSquare`, :class:`ZBox`
 :mod:`.structural`     :class:`Pass`, :class:`Norm`, :class:`WinnerTakeAll`,
                        :class:`ProportionalMax`, :class:`Route`, :class:`SoftmaxRule`
-:mod:`.gradient`       :class:`Gradient` (the gradient family)
+:mod:`.gradient`       :class:`Gradient`, :class:`GuidedBackprop`, :class:`DeconvNet`,
+                       :class:`ExcitationBackprop` (the gradient family)
 :mod:`.neon`           :class:`DistanceSplit`, :class:`SoftMinRedistribution`,
                        :class:`Midpoint`, :class:`RivalSoftMin`, :class:`DuelMidpoint`,
                        :class:`RootRule`
@@ -24,7 +25,7 @@ pooling, exact routing on structure ops, and the NEON rules on distance models.
 
 from .affine import AlphaBeta, Epsilon, Flat, Gamma, Generic, WSquare, ZBox, ZPlus
 from .base import Rule, RuleError, default_rule, divide, register_default, stabilize, vjp
-from .gradient import Gradient
+from .gradient import DeconvNet, ExcitationBackprop, Gradient, GuidedBackprop
 from .neon import (
     DistanceSplit,
     DuelMidpoint,
@@ -41,6 +42,7 @@ __all__ = [
     "Rule", "RuleError", "stabilize", "divide", "vjp", "default_rule", "register_default",
     "Generic", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "Flat", "WSquare", "ZBox",
     "Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule", "Gradient",
+    "GuidedBackprop", "DeconvNet", "ExcitationBackprop",
     "DistanceSplit", "SoftMinRedistribution", "Midpoint", "RivalSoftMin", "DuelMidpoint",
     "RootRule", "pool_weights", "absorbed_share",
 ]
