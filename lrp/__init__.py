@@ -23,6 +23,7 @@ from .composites import (
 )
 from .methods import (
                          cam,
+    cam_node,
                          deconvnet,
                          excitation_backprop,
                          grad_cam,
@@ -46,4 +47,4 @@ __all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Comp
            "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "Attribution",
            "calls", "methods", "gradient", "gradient_x_input", "integrated_gradients",
            "smoothgrad", "guided_backprop", "deconvnet", "excitation_backprop", "grad_cam",
-           "guided_grad_cam", "cam", "occlusion", "rise", "lime"]
+           "guided_grad_cam", "cam", "cam_node", "occlusion", "rise", "lime"]

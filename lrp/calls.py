@@ -10,6 +10,8 @@ family and the perturbation methods read their arguments the same way.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,10 +20,11 @@ import torch
 from neon.graph import Graph
 from neon.ops import Softmax
 
+from .rules.base import check_number
 from .targets import Column, TargetError, resolve_target, select_target
 
 __all__ = ["Call", "Attribution", "explained_node", "target_mask", "check_graph",
-           "check_batch_size"]
+           "check_batch_size", "check_seed"]
 
 
 @dataclass
@@ -68,6 +71,21 @@ def check_batch_size(batch_size, name: str = "batch_size"):
             or batch_size < 1:
         raise ValueError(f"{name} must be a positive integer, got {batch_size!r}")
     return int(batch_size)
+
+
+def check_seed(seed, name: str = "seed", device=None):
+    """The generator a method's random draws use: ``None`` (torch's global generator), a
+    ``torch.Generator`` as given, or a new one seeded with a non-negative integer ``seed``
+    (on ``device``, default the CPU, so a seed gives the same draws on every device for
+    methods that draw on the CPU). Booleans, floats and strings are refused."""
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{name} must be None, a non-negative integer or a torch.Generator, "
+                        f"got {seed!r} ({type(seed).__name__})")
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {seed}")
+    return torch.Generator(device=device or "cpu").manual_seed(int(seed))
 
 
 def explained_node(graph) -> str:
@@ -203,12 +221,62 @@ class Call:
                 else self.target
             yield start, stop, [v[start:stop] for v in self.xs], target
 
-    def masks(self) -> torch.Tensor:
-        """The target mask of every sample, from one no-grad forward pass per chunk (methods
-        that evaluate the graph away from ``x`` fix the explained output at ``x`` first)."""
-        pieces = [target_mask(self.graph, self.output_at(part), t)
-                  for _, _, part, t in self.chunks()]
-        return torch.cat(pieces)
+    def outputs_and_masks(self):
+        """(explained output, target mask) of every sample at x, one no-grad forward pass per
+        chunk: methods that evaluate the graph away from x fix the explained output at x."""
+        outs, masks = [], []
+        for _, _, part, t in self.chunks():
+            out = self.output_at(part)
+            outs.append(out)
+            masks.append(target_mask(self.graph, out, t))
+        return torch.cat(outs), torch.cat(masks)
+
+    def baselines(self, baseline) -> list:
+        """One baseline tensor per graph input, broadcast to the input's shape.
+
+        ``baseline``: a number, a tensor or array shaped like x or like one sample, a
+        callable ``*xs -> baseline``, or (several graph inputs) a tuple of these. Refused:
+        booleans, None, strings, non-finite values, shapes that do not broadcast.
+        """
+        given = baseline(*self.xs) if callable(baseline) and not isinstance(
+            baseline, (torch.Tensor, np.ndarray)) else baseline
+        if len(self.xs) > 1:
+            if not isinstance(given, (tuple, list)) or len(given) != len(self.xs):
+                if isinstance(given, numbers.Real) and not isinstance(given, bool):
+                    given = [given] * len(self.xs)
+                else:
+                    raise ValueError(f"the graph has {len(self.xs)} inputs: give one baseline "
+                                     "per input (a tuple), or one number for all")
+        else:
+            given = [given]
+        out = []
+        for b, x, spec in zip(given, self.xs, self.graph.input_specs):
+            where = f"baseline for input {spec.name!r}"
+            if isinstance(b, bool) or b is None:
+                raise TypeError(f"{where} must be a number, a tensor or an array, got {b!r}")
+            if isinstance(b, numbers.Real):
+                check_number(b, where, minimum=-math.inf)
+                out.append(torch.full_like(x, float(b)))
+                continue
+            if hasattr(b, "to_numpy"):
+                b = b.to_numpy()
+            if not isinstance(b, (torch.Tensor, np.ndarray)):
+                raise TypeError(f"{where} must be a number, a tensor, an array or a callable "
+                                f"x -> baseline, got {type(b).__name__}")
+            t = torch.as_tensor(np.array(b) if isinstance(b, np.ndarray) else b)
+            if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
+                raise TypeError(f"{where} has dtype {t.dtype}; give real numbers")
+            t = t.to(device=x.device, dtype=x.dtype)
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{where} contains NaN or infinite values")
+            try:
+                t = torch.broadcast_to(t, x.shape)
+            except RuntimeError:
+                raise ValueError(f"{where} has shape {tuple(t.shape)}, which does not broadcast "
+                                 f"to the input's shape {tuple(x.shape)} (give one sample's shape "
+                                 f"{tuple(x.shape[1:])}, or the input's)") from None
+            out.append(t)
+        return out
 
     def output_at(self, xs) -> torch.Tensor:
         """The explained output (logits before an output softmax) at validated inputs."""

@@ -87,6 +87,10 @@ TABLE = [
     ("neon.Graph.declare", "feature names of the wrong length",
      lambda: G.copy().declare(feature_names=["a"]), ValueError, "1 feature names"),
     # ---- graph(x)
+    ("neon.Graph.node_of", "a name no node or module has", lambda: C.node_of("conv"),
+     KeyError, "no node or source module named 'conv'"),
+    ("neon.Graph.node_of", "a node index instead of a name", lambda: C.node_of(0), TypeError,
+     "string"),
     ("neon.Graph", "NaN input", lambda: G(torch.full((2, 4), math.nan, dtype=F64)),
      GraphInputError, "NaN"),
     ("neon.Graph", "wrong width", lambda: G(torch.zeros(2, 5, dtype=F64)), GraphInputError,
@@ -236,6 +240,20 @@ TABLE = [
 ]
 
 
+def _method_rows():
+    """The attribution methods' rows, kept beside their tests (tests/methods/bad_rows_*.py)."""
+    import runpy
+    from pathlib import Path
+
+    rows = []
+    for path in sorted((Path(__file__).parent / "methods").glob("bad_rows_*.py")):
+        rows += runpy.run_path(str(path))["ROWS"]
+    return rows
+
+
+TABLE += _method_rows()
+
+
 @pytest.mark.parametrize("entry,what,call,error,words", TABLE,
                          ids=[f"{e}: {w}" for e, w, *_ in TABLE])
 def test_bad_input_is_refused_with_a_message(entry, what, call, error, words):
@@ -254,14 +272,17 @@ COVERED_ELSEWHERE = {
     "lrp.select.handles": "predicate helper", "lrp.select.is_kind": "predicate helper",
     "lrp.rules.Pass": "no parameters", "lrp.rules.Route": "no parameters",
     "lrp.rules.WinnerTakeAll": "no parameters", "lrp.rules.SoftmaxRule": "no parameters",
-    "lrp.rules.Gradient": "no parameters", "lrp.rules.DistanceSplit": "no parameters",
+    "lrp.rules.Gradient": "no parameters", "lrp.rules.GuidedBackprop": "no parameters",
+    "lrp.rules.DeconvNet": "no parameters", "lrp.rules.DistanceSplit": "no parameters",
     "lrp.rules.Rule": "base class", "lrp.rules.stabilize": "internal primitive",
     "lrp.rules.divide": "internal primitive", "lrp.rules.vjp": "internal primitive",
     "lrp.rules.default_rule": "takes an op", "lrp.rules.pool_weights": "internal primitive",
     "lrp.rules.absorbed_share": "takes an Explanation", "lrp.plot.MASK_COLOUR": "a constant",
     "lrp.plot.sum_caption": "formats numbers (the maps it captions are checked by heatmap)",
     "lrp.resolve": "the rows of lrp.composites.resolve", "lrp.PRESETS": "a constant",
-    "lrp.UnmatchedSelectorWarning": "a warning class",
+    "lrp.UnmatchedSelectorWarning": "a warning class", "lrp.Attribution": "a result type",
+    "lrp.calls": "a module (its Call is behind every method's rows)",
+    "lrp.methods": "a module (its functions have rows as lrp.<method>)",
 }
 
 
@@ -273,11 +294,13 @@ def test_every_public_entry_point_is_in_the_table():
 
     public = {f"neon.{n}" for n in neon.__all__ if not n.endswith("Error")}
     public |= {f"lrp.{n}" for n in lrp.__all__ if n not in ("rules", "select", "composites",
-                                                             "targets", "plot") and
+                                                             "targets", "plot", "calls",
+                                                             "methods") and
                not n.endswith("Error")}
     public |= {f"lrp.rules.{n}" for n in lrp.rules.__all__ if not n.endswith("Error")}
     public |= {f"lrp.select.{n}" for n in lrp.select.__all__}
     public |= {f"lrp.plot.{n}" for n in lrp.plot.__all__}
+    public |= {f"lrp.{n}" for n in lrp.methods.__all__ if n != "METHODS"}
     covered = {e for e, *_ in TABLE}
     covered = {("lrp." + e if e.split(".")[0] in ("rules", "select", "plot") else e)
                for e in covered}

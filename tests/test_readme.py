@@ -53,6 +53,25 @@ assert bool(torch.isfinite(res.relevance).all()) and bool(torch.isfinite(R).all(
 assert tuple(R.shape) == (2, 3, 224, 224)
 assert "problem" not in tweaked.describe(graph)
 """,
+    'lrp.grad_cam(graph, x, target, node="layer4")': """
+for name, m in maps.items():
+    assert isinstance(m, torch.Tensor) and bool(torch.isfinite(m).all()), name
+    expected = (2, 1, 224, 224) if name == "Grad-CAM" else (2, 3, 224, 224)
+    assert tuple(m.shape) == expected, (name, m.shape)
+assert float(ig.info["relative_gap"].max()) < 0.5, ig.info
+""",
+    "lrp.occlusion(graph, wine, target=cluster, window=1, baseline=mean)": """
+import numpy as np, pandas as pd
+for frame in (neon_R, occluded, lime):
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == list(X.columns)
+logits = graph(wine.to_numpy())
+np.testing.assert_allclose(neon_R.sum(1), logits[np.arange(3), cluster], rtol=1e-9)
+for j in range(X.shape[1]):     # occlusion with window 1: the drop when feature j is the mean
+    moved = wine.to_numpy().copy()
+    moved[:, j] = mean[j]
+    drop = logits[np.arange(3), cluster] - graph(moved)[np.arange(3), cluster]
+    np.testing.assert_allclose(occluded.iloc[:, j], drop, rtol=1e-9, atol=1e-9)
+""",
 }
 
 

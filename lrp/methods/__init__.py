@@ -12,13 +12,13 @@ module                 methods
                        :func:`integrated_gradients`, :func:`smoothgrad`
 :mod:`.walks`          :func:`guided_backprop`, :func:`deconvnet`,
                        :func:`excitation_backprop` (rules of :mod:`lrp.rules.gradient`)
-:mod:`.cam`            :func:`grad_cam`, :func:`guided_grad_cam`, :func:`cam`
+:mod:`.cams`           :func:`grad_cam`, :func:`guided_grad_cam`, :func:`cam`
 :mod:`.perturbation`   :func:`occlusion`, :func:`rise`, :func:`lime`
 =====================  ==========================================================
 """
 
 from ..propagate import explain
-from .cam import cam, grad_cam, guided_grad_cam
+from .cams import cam, cam_node, grad_cam, guided_grad_cam
 from .gradients import gradient, gradient_x_input, integrated_gradients, smoothgrad
 from .perturbation import lime, occlusion, rise
 from .walks import deconvnet, excitation_backprop, guided_backprop
@@ -34,4 +34,4 @@ METHODS = {
     "lime": lime,
 }
 
-__all__ = [name for name in METHODS if name != "explain"] + ["METHODS"]
+__all__ = [name for name in METHODS if name != "explain"] + ["cam_node", "METHODS"]

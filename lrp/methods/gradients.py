@@ -9,13 +9,10 @@ are rows of one batch, never a Python loop per step or per sample).
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 import torch
 
-from ..calls import Attribution, Call, check_batch_size, target_mask
+from ..calls import Attribution, Call, check_batch_size, check_seed
 from ..rules.base import check_callable, check_choice, check_flag, check_number
 from .autograd import per_sample, score_gradient
 
@@ -68,7 +65,8 @@ def gradient(graph, x, target=None, *, batch_size=None, abs=False, square=False,
         Return g².
     reduce_channels : bool
         Simonyan et al.'s map: max_c |g_c| over the channel axis (axis 1), kept as an axis
-        of length 1, so the result has shape (N, 1, ...); image-like input only.
+        of length 1, so the result has shape (N, 1, ...); image-like input only. With
+        ``square=True``: max_c g_c².
     return_all : bool
         Return an :class:`lrp.calls.Attribution` (with the score per sample).
 
@@ -86,10 +84,10 @@ def gradient(graph, x, target=None, *, batch_size=None, abs=False, square=False,
     if reduce_channels:
         _require_channels(call, "reduce_channels")
     grads, score = _gradients(call)
-    if abs or reduce_channels:
-        grads = [g.abs() for g in grads]
-    elif square:
+    if square:
         grads = [g.square() for g in grads]
+    elif abs or reduce_channels:
+        grads = [g.abs() for g in grads]
     if reduce_channels:
         grads = [g.amax(1, keepdim=True) for g in grads]
     return _result(call, grads, score, return_all)
@@ -142,59 +140,6 @@ def path_points(method: str, steps: int):
     return (k + offset) / n, np.full(n, 1.0 / n)
 
 
-def _baselines(call, baseline):
-    """One baseline tensor per graph input, broadcast to the input's shape."""
-    given = baseline(*call.xs) if callable(baseline) and not isinstance(
-        baseline, (torch.Tensor, np.ndarray)) else baseline
-    if len(call.xs) > 1:
-        if not isinstance(given, (tuple, list)) or len(given) != len(call.xs):
-            if isinstance(given, numbers.Real) and not isinstance(given, bool):
-                given = [given] * len(call.xs)
-            else:
-                raise ValueError(f"the graph has {len(call.xs)} inputs: give one baseline "
-                                 "per input (a tuple), or one number for all")
-    else:
-        given = [given]
-    out = []
-    for b, x, spec in zip(given, call.xs, call.graph.input_specs):
-        where = f"baseline for input {spec.name!r}"
-        if isinstance(b, bool) or b is None:
-            raise TypeError(f"{where} must be a number, a tensor or an array, got {b!r}")
-        if isinstance(b, numbers.Real):
-            check_number(b, where, minimum=-math.inf)
-            out.append(torch.full_like(x, float(b)))
-            continue
-        if hasattr(b, "to_numpy"):
-            b = b.to_numpy()
-        if not isinstance(b, (torch.Tensor, np.ndarray)):
-            raise TypeError(f"{where} must be a number, a tensor, an array or a callable "
-                            f"x -> baseline, got {type(b).__name__}")
-        t = torch.as_tensor(np.asarray(b) if isinstance(b, np.ndarray) else b)
-        if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
-            raise TypeError(f"{where} has dtype {t.dtype}; give real numbers")
-        t = t.to(device=x.device, dtype=x.dtype)
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{where} contains NaN or infinite values")
-        try:
-            t = torch.broadcast_to(t, x.shape)
-        except RuntimeError:
-            raise ValueError(f"{where} has shape {tuple(t.shape)}, which does not broadcast to "
-                             f"the input's shape {tuple(x.shape)} (give one sample's shape "
-                             f"{tuple(x.shape[1:])}, or the input's)") from None
-        out.append(t)
-    return out
-
-
-def _outputs_and_masks(call):
-    """(explained output, target mask) per sample at x, chunk by chunk."""
-    outs, masks = [], []
-    for _, _, part, t in call.chunks():
-        out = call.output_at(part)
-        outs.append(out)
-        masks.append(target_mask(call.graph, out, t))
-    return torch.cat(outs), torch.cat(masks)
-
-
 def integrated_gradients(graph, x, target=None, *, baseline=0.0, steps=50,
                          method="gausslegendre", batch_size=None, return_all=False):
     """Integrated gradients along the straight path from a baseline x' to x:
@@ -233,9 +178,9 @@ def integrated_gradients(graph, x, target=None, *, baseline=0.0, steps=50,
     rows_per_pass = check_batch_size(batch_size)
     alphas, weights = path_points(method, steps)
     xs = call.xs
-    bases = _baselines(call, baseline)
+    bases = call.baselines(baseline)
     n, dtype, device = call.n, xs[0].dtype, xs[0].device
-    out, mask = _outputs_and_masks(call)
+    out, mask = call.outputs_and_masks()
     score = per_sample(out * mask)
     base_out = torch.cat([call.output_at([b[start:stop] for b in bases])
                           for start, stop, _, _ in call.chunks()])
@@ -282,15 +227,6 @@ def _method_named(method):
     return check_callable(method, "method")
 
 
-def _generator(seed, device):
-    if seed is None:
-        return None
-    if isinstance(seed, torch.Generator):
-        return seed
-    check_number(seed, "seed", integer=True)
-    return torch.Generator(device=device).manual_seed(int(seed))
-
-
 def smoothgrad(graph, x, target=None, *, method=None, samples=25, sigma=0.15, variant="mean",
                seed=None, batch_size=None, return_all=False, **options):
     """SmoothGrad: an explanation averaged over noisy copies of the input,
@@ -334,15 +270,11 @@ def smoothgrad(graph, x, target=None, *, method=None, samples=25, sigma=0.15, va
     samples = check_number(samples, "samples", minimum=1, integer=True)
     sigma = check_number(sigma, "sigma")
     check_choice(variant, "variant", SMOOTHGRAD_VARIANTS)
-    for forbidden in ("target", "batch_size", "return_all"):
-        if forbidden in options:
-            raise TypeError(f"{forbidden} is smoothgrad's own argument; it is not passed to "
-                            "the wrapped method")
     call = Call(graph, x, target, None, method="lrp.smoothgrad")
     per_call = check_batch_size(batch_size)
     xs = call.xs
-    generator = _generator(seed, xs[0].device)
-    out, mask = _outputs_and_masks(call)
+    generator = check_seed(seed, device=xs[0].device)
+    out, mask = call.outputs_and_masks()
     noisy = []
     for v in xs:
         flat = v.reshape(v.shape[0], -1)
@@ -373,5 +305,6 @@ def smoothgrad(graph, x, target=None, *, method=None, samples=25, sigma=0.15, va
     elif variant == "squared":
         results = [q / samples for q in squares]
     else:
-        results = [q / samples - (s / samples) ** 2 for s, q in zip(sums, squares)]
+        # E[a²] − E[a]² ≥ 0; rounding can leave −1e-18 where the draws agree
+        results = [(q / samples - (s / samples) ** 2).clamp_min(0) for s, q in zip(sums, squares)]
     return _result(call, results, per_sample(out * mask), return_all)

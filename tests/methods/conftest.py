@@ -1,6 +1,7 @@
 """Shared models for the attribution-method tests: torchvision ResNet-18 and VGG-11 (random
 weights, BatchNorm statistics randomized so folding matters), a small 1-d conv net, each with
-its imported graph, in float64 and float32; one model alive per module (module scope)."""
+its imported graph, in float64 and float32; built once per test session (VGG-11 takes
+seconds to build; every model kept is ~0.5 GB at most)."""
 
 from __future__ import annotations
 
@@ -57,18 +58,18 @@ def build(name: str, dtype=F64, size: int = 32):
     return model, graph, x
 
 
-@pytest.fixture(scope="module")
+_HELD: dict = {}
+
+
+@pytest.fixture(scope="session")
 def models():
-    """``models(name, dtype)`` -> (model, graph, x), built once per module and dtype."""
-    held = {}
+    """``models(name, dtype, size)`` -> (model, graph, x), built once per session. Tests must
+    not modify what they get (copy it first)."""
 
     def get(name, dtype=F64, size=32):
         key = (name, dtype, size)
-        if key not in held:
-            if name != "conv1d":     # one large model alive at a time
-                for k in [k for k in held if k[0] != "conv1d"]:
-                    del held[k]
-            held[key] = build(name, dtype, size)
-        return held[key]
+        if key not in _HELD:
+            _HELD[key] = build(name, dtype, size)
+        return _HELD[key]
 
     return get
