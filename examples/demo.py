@@ -17,6 +17,8 @@ EXAMPLES = [
     "wine_kmeans",       # which features put a wine in its k-means cluster (NEON)
     "digits_outlier",    # why a digit is an outlier for a one-class SVM (NEON)
     "digits_svc",        # an RBF SVC on digits explained pixel by pixel (NEON)
+    "methods_digits",    # LRP beside gradients, walks, Grad-CAM, occlusion, RISE, LIME
+    "methods_wine",      # a wine's k-means cluster: NEON, grad × input, occlusion, LIME
 ]
 
 
