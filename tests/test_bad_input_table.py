@@ -241,12 +241,15 @@ TABLE = [
 
 
 def _method_rows():
-    """The attribution methods' rows, kept beside their tests (tests/methods/bad_rows_*.py)."""
+    """The attribution methods' and the concept tools' rows, kept beside their tests
+    (tests/methods/bad_rows_*.py, tests/concepts/bad_rows_*.py)."""
     import runpy
     from pathlib import Path
 
     rows = []
-    for path in sorted((Path(__file__).parent / "methods").glob("bad_rows_*.py")):
+    here = Path(__file__).parent
+    for path in sorted([*(here / "methods").glob("bad_rows_*.py"),
+                        *(here / "concepts").glob("bad_rows_*.py")]):
         rows += runpy.run_path(str(path))["ROWS"]
     return rows
 
@@ -283,10 +286,13 @@ COVERED_ELSEWHERE = {
     "lrp.UnmatchedSelectorWarning": "a warning class", "lrp.Attribution": "a result type",
     "lrp.calls": "a module (its Call is behind every method's rows)",
     "lrp.methods": "a module (its functions have rows as lrp.<method>)",
+    "concepts.default_cache": "no parameters",
 }
 
 
 def test_every_public_entry_point_is_in_the_table():
+    import concepts
+    import concepts.plot
     import lrp.composites
     import lrp.plot
     import lrp.rules
@@ -301,6 +307,9 @@ def test_every_public_entry_point_is_in_the_table():
     public |= {f"lrp.select.{n}" for n in lrp.select.__all__}
     public |= {f"lrp.plot.{n}" for n in lrp.plot.__all__}
     public |= {f"lrp.{n}" for n in lrp.methods.__all__ if n != "METHODS"}
+    public |= {f"concepts.{n}" for n in concepts.__all__ if not n.endswith("Error")
+               and n not in ("cav", "nodes", "plot", "tcav", "objectives", "maximize")}
+    public |= {f"concepts.plot.{n}" for n in concepts.plot.__all__}
     covered = {e for e, *_ in TABLE}
     covered = {("lrp." + e if e.split(".")[0] in ("rules", "select", "plot") else e)
                for e in covered}

@@ -30,7 +30,7 @@ def fast_layout(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def score_gradient(graph, xs, *, target=None, mask=None, nodes=()):
+def score_gradient(graph, xs, *, target=None, mask=None, nodes=(), transform=None):
     """∂s/∂x (one tensor per graph input) for validated inputs ``xs``.
 
     Parameters
@@ -47,6 +47,9 @@ def score_gradient(graph, xs, *, target=None, mask=None, nodes=()):
     nodes : sequence of str
         Node names (see :meth:`neon.Graph.node_of`) whose activations and gradients are
         returned too.
+    transform : callable, optional
+        Differentiate Σ_c mask_c transform(f)_c instead of Σ_c mask_c f_c (e.g. a
+        log-softmax over the classes); the target is still read on f.
 
     Returns
     -------
@@ -69,11 +72,12 @@ def score_gradient(graph, xs, *, target=None, mask=None, nodes=()):
             mask = target_mask(graph, out, target)
         mask = mask.to(device=out.device, dtype=out.dtype)
         wrt = leaves + [values[n] for n in nodes]
-        if out.requires_grad:
-            grads = torch.autograd.grad(out, wrt, grad_outputs=mask, allow_unused=True)
+        scored = out if transform is None else transform(out)
+        if scored.requires_grad:
+            grads = torch.autograd.grad(scored, wrt, grad_outputs=mask, allow_unused=True)
         else:          # the output does not depend on the inputs at all
             grads = [None] * len(wrt)
     grads = [torch.zeros_like(w) if g is None else g.detach() for g, w in zip(grads, wrt)]
-    score = per_sample(out.detach() * mask)
+    score = per_sample(scored.detach() * mask)
     k = len(leaves)
     return (grads[:k], [values[n].detach() for n in nodes], grads[k:], score, mask)
