@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, one after the other, each printing its own markdown table.
 
 LRP (bench_lrp.py) runs each method in its own process under both allocator settings; the
-NEON benchmarks run with the tuned allocator. Record the figures in benchmarks/RESULTS.md.
+attribution methods (bench_methods.py) against captum, one process per method; the NEON
+benchmarks run with the tuned allocator. Record the figures in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 TUNED = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 RUNS = [
     ("bench_lrp.py", [], {}),
+    ("bench_methods.py", [], {}),
     ("bench_neon.py", [], TUNED),
     ("bench_svc.py", ["--checks"], TUNED),
 ]

@@ -22,6 +22,28 @@ module                 what
 from . import cav, nodes, plot  # noqa: F401
 from .cav import CAV, CAVError, fit_many
 from .nodes import Cache, activations, default_cache, node_gradients
+from .tcav import TCAVResult, adjust_p_values, tcav  # the function shadows the module name
 
 __all__ = ["activations", "node_gradients", "Cache", "default_cache", "CAV", "CAVError",
-           "fit_many", "cav", "nodes", "plot"]
+           "fit_many", "cav", "nodes", "plot",
+           "tcav", "TCAVResult", "adjust_p_values"]
+
+# activation maximization
+from . import objectives  # noqa: E402,F401
+from .constraints import (  # noqa: E402
+    DataDistance,
+    DensityPrior,
+    Integer,
+    OneHot,
+    UnboundedObjectiveError,
+)
+from .maximization import MaximizationResult, maximize  # noqa: E402
+from .objectives import Objective, channel, direction, output, unit  # noqa: E402
+from .parameterizations import FFT  # noqa: E402
+from .regularizers import L1, L2, AlphaNorm, Blur, TotalVariation  # noqa: E402
+from .transforms import Jitter, Pad, Rotate, Scale  # noqa: E402
+
+__all__ += ["objectives", "maximize", "MaximizationResult", "Objective", "unit", "channel",
+            "direction", "output", "L2", "L1", "TotalVariation", "Blur", "AlphaNorm", "FFT",
+            "Pad", "Jitter", "Scale", "Rotate", "OneHot", "Integer", "DensityPrior",
+            "DataDistance", "UnboundedObjectiveError"]

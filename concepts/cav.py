@@ -15,8 +15,9 @@ Learners (``LEARNERS``):
 ``"mean_difference"``
     the closed form v ∝ mean(P_C) − mean(N) (the "pattern" direction; FastCAV), no fit.
 ``"torch_logistic"``
-    L2-regularized logistic regression by full-batch gradient descent in torch, for many CAVs
-    at once (:func:`fit_many` fits them as one batched problem).
+    L2-regularized logistic regression (λ = 0.01 on standardized activations) solved exactly
+    by batched Newton steps in torch in the span of the examples, for many CAVs at once
+    (:func:`fit_many` fits them as one batched problem).
 
 Reference: Kim et al., "Interpretability beyond feature attribution: quantitative testing with
 concept activation vectors (TCAV)", ICML 2018.
@@ -105,6 +106,8 @@ class CAV:
             Fraction of each set held out to measure accuracy (0 to skip).
         """
         check_graph(graph, "concepts.CAV.fit")
+        _check_learner(learner)                  # before computing any activation
+        _check_held_out(held_out)
         name = graph.node_of(node) if isinstance(node, str) else node
         a = activations(graph, concept_examples, name, batch_size=batch_size, cache=cache,
                         numpy=False)
@@ -118,9 +121,7 @@ class CAV:
                          held_out=0.33, concept="concept", random="random"):
         """Fit a CAV on activations already computed, (n, ...) each."""
         _check_learner(learner)
-        held_out = check_number(held_out, "held_out")
-        if held_out >= 1:
-            raise ValueError(f"held_out must be a fraction in [0, 1), got {held_out:g}")
+        held_out, seed = _check_held_out(held_out), check_number(seed, "seed", integer=True)
         a, b = _flat(concept_acts, "concept_examples"), _flat(random_acts, "random_examples")
         _check_pair(a, b)
         (train_a, test_a), (train_b, test_b) = _split(a, held_out, seed, 0), \
@@ -152,6 +153,13 @@ def _check_learner(learner):
     if learner not in LEARNERS:
         raise ValueError(f"learner must be one of {', '.join(map(repr, LEARNERS))}, got "
                          f"{learner!r}")
+
+
+def _check_held_out(held_out) -> float:
+    held_out = check_number(held_out, "held_out")
+    if held_out >= 1:
+        raise ValueError(f"held_out must be a fraction in [0, 1), got {held_out:g}")
+    return held_out
 
 
 def _flat(acts, name) -> torch.Tensor:
@@ -209,6 +217,10 @@ def _fit_one(a, b, learner, seed):
 
     X = torch.cat([a, b]).double().cpu().numpy()
     y = np.r_[np.ones(len(a)), np.zeros(len(b))]
+    # fitted centred: LinearSVC penalizes its intercept (liblinear's constant feature), which
+    # tilts the direction on activations far from the origin (ReLU outputs), and lbfgs stops
+    # early there; "sgd" stays the reference TCAV code's fit on the raw activations
+    shift = np.zeros(X.shape[1]) if learner == "sgd" else X.mean(0)
     model = {"sgd": lambda: SGDClassifier(loss="hinge", alpha=0.01, max_iter=1000, tol=1e-3,
                                           random_state=seed),
              "logistic": lambda: LogisticRegression(max_iter=2000, random_state=seed),
@@ -217,42 +229,77 @@ def _fit_one(a, b, learner, seed):
         warnings.filterwarnings("ignore", category=UserWarning)
         from sklearn.exceptions import ConvergenceWarning
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        model.fit(X, y)
+        model.fit(X - shift, y)
     w = torch.as_tensor(model.coef_[0], dtype=a.dtype, device=a.device)
     norm = w.norm()
     if norm == 0:
         raise CAVError(f"the {learner} learner found no direction (all weights 0): the node "
                        "does not separate these sets")
-    return w / norm, float(model.intercept_[0]) / float(norm)
+    intercept = float(model.intercept_[0]) - float(model.coef_[0] @ shift)
+    return w / norm, intercept / float(norm)
 
 
-def _torch_logistic(A, B, seed, *, l2=1e-2, steps=300, lr=0.5):
+def _torch_logistic(A, B, seed, *, l2=1e-2, iterations=30):
     """Unit directions of L2-regularized logistic regressions, one per pair (A[i], B[i]),
-    fitted together by full-batch Adam: A (m, n_a, d), B (m, n_b, d) → (m, d).
+    fitted together, exactly, by Newton's method in the span of the examples:
+    A (m, n_a, d), B (m, n_b, d) → (m, d).
 
-    Features are standardized per problem (the direction is mapped back), so one step size
-    fits every scale.
+    Features are standardized per problem (the direction is mapped back); a feature constant
+    over a problem's examples (a dead unit) carries no information and gets weight 0. The
+    problem min_w,b (1/n) Σ_i log(1 + exp(−ỹ_i (w·z_i + b))) + (λ/2)‖w‖² has its minimizer in
+    the span of the z_i (representer theorem), so with the Gram matrix K = Z Zᵀ = U S Uᵀ and
+    w = Zᵀ U S^{-1/2} u it becomes an n-dimensional logistic regression on the features
+    Φ = U S^{1/2} with penalty (λ/2)‖u‖², solved by batched Newton steps: one (n × n × d)
+    product per problem, then work independent of d. ``seed`` is unused (the fit is
+    deterministic); it is accepted for a uniform learner interface.
     """
+    del seed
     X = torch.cat([A, B], 1).double()
     m, n, d = X.shape
     y = torch.cat([torch.ones(m, A.shape[1]), torch.zeros(m, B.shape[1])], 1).to(X)
-    mean, std = X.mean(1, keepdim=True), X.std(1, keepdim=True).clamp_min(1e-12)
-    Z = (X - mean) / std
-    gen = torch.Generator().manual_seed(seed)
-    w = (torch.randn(m, d, generator=gen, dtype=X.dtype) * 1e-3).to(X.device)
-    b = torch.zeros(m, 1, dtype=X.dtype, device=X.device)
-    w.requires_grad_(True)
-    b.requires_grad_(True)
-    opt = torch.optim.Adam([w, b], lr=lr / math.sqrt(d))
-    with torch.enable_grad():
-        for _ in range(steps):
-            opt.zero_grad()
-            logits = torch.einsum("mnd,md->mn", Z, w) + b
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, y, reduction="none").mean(1).sum() + l2 * (w * w).sum() / 2
-            loss.backward()
-            opt.step()
-    direction = (w.detach() / std.squeeze(1))            # back to the raw activations
+    mean, std = X.mean(1, keepdim=True), X.std(1, keepdim=True)
+    inv = torch.where(std > 1e-12 * (1 + mean.abs()), 1 / std, torch.zeros_like(std))
+    Z = (X - mean) * inv
+    K = Z @ Z.transpose(1, 2)
+    S, U = torch.linalg.eigh(K)
+    keep = S > S.amax(1, keepdim=True) * 1e-10
+    root = torch.where(keep, S.clamp_min(0).sqrt(), torch.zeros_like(S))
+    phi = U * root.unsqueeze(1)                             # (m, n, n): Φ = U S^{1/2}
+    design = torch.cat([phi, torch.ones(m, n, 1, dtype=X.dtype, device=X.device)], 2)
+    theta = torch.zeros(m, n + 1, 1, dtype=X.dtype, device=X.device)
+    penalty = torch.full((n + 1,), l2, dtype=X.dtype, device=X.device)
+    penalty[-1] = 0.0                                       # the intercept is not penalized
+    eye = torch.diag_embed(penalty).expand(m, n + 1, n + 1)
+    def objective(t):                                       # t: (..., m, n + 1, 1)
+        logits = (design @ t).squeeze(-1)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y.expand_as(logits), reduction="none").mean(-1)
+        return loss + (penalty.view(-1, 1) * t * t).sum((-2, -1)) / 2
+
+    shrink = 0.5 ** torch.arange(30, dtype=X.dtype, device=X.device).view(-1, 1, 1, 1)
+    ridge = 1e-9 * torch.eye(n + 1, dtype=X.dtype, device=X.device)
+    for _ in range(iterations):
+        p = torch.sigmoid(design @ theta).squeeze(2)
+        grad = design.transpose(1, 2) @ ((p - y) / n).unsqueeze(2) + \
+            penalty.view(1, -1, 1) * theta
+        weight = p * (1 - p) / n
+        hessian = design.transpose(1, 2) @ (design * weight.unsqueeze(2)) + eye + ridge
+        step = torch.cholesky_solve(grad, torch.linalg.cholesky(hessian))   # H is SPD
+        # backtracking: per problem, the longest step 2^-k that lowers the objective
+        now = objective(theta)
+        tried = objective(theta - shrink * step)            # (30, m)
+        better = tried < now
+        first = torch.where(better.any(0), better.float().argmax(0),
+                            torch.full_like(now, 30, dtype=torch.long))
+        factor = torch.where(first < 30, 0.5 ** first.to(X.dtype), torch.zeros_like(now))
+        theta = theta - factor.view(m, 1, 1) * step
+        if float((factor.view(m, 1, 1) * step).abs().max()) < 1e-9:
+            break
+    u = theta[:, :n, 0]
+    coef = U @ (torch.where(keep, u / root.clamp_min(1e-300), torch.zeros_like(u))
+                ).unsqueeze(2)                              # α = U S^{-1/2} u
+    w = (Z.transpose(1, 2) @ coef).squeeze(2)               # w = Zᵀ α
+    direction = w * inv.squeeze(1)                          # back to the raw activations
     norms = direction.norm(dim=1, keepdim=True)
     if bool((norms == 0).any()):
         raise CAVError("torch_logistic found no direction for some CAV (all weights 0)")
@@ -282,6 +329,7 @@ def fit_many(pairs, *, node="node", learner="torch_logistic", seed=0, held_out=0
     list of CAV, in the order of ``pairs``.
     """
     _check_learner(learner)
+    held_out, seed = _check_held_out(held_out), check_number(seed, "seed", integer=True)
     pairs = list(pairs)
     if not pairs:
         return []

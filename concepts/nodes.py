@@ -14,6 +14,7 @@ can be stale only if the hash collides (BLAKE2b, 128 bits).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def as_batch(data, graph, name: str = "x") -> torch.Tensor:
     """``data`` as one validated tensor batch of the graph's (single) input.
 
     Accepts what :meth:`neon.Graph.check_inputs` accepts, and iterables of batches (each
-    item an array, a tensor, or an ``(x, y)`` pair whose first entry is used), which are
+    item an array, a tensor, or an ``(x, y)`` pair whose first entry is used; an item
+    without the batch axis is one sample, as a torch ``Dataset`` yields), which are
     concatenated. Refuses empty data, naming ``name``.
     """
     if len(graph.input_specs) != 1:
@@ -54,13 +56,15 @@ def as_batch(data, graph, name: str = "x") -> torch.Tensor:
         if items and all(_is_row(i) for i in items):
             (batch,) = graph.check_inputs(items)      # a list of rows
         else:
-            parts = []
+            parts, rank = [], len(graph.input_specs[0].shape)
             for i, item in enumerate(items):
                 if isinstance(item, (tuple, list)) and item and _is_batch(item[0]):
                     item = item[0]                   # (x, y) from a DataLoader
                 if not _is_batch(item):
                     raise TypeError(f"{name}: batch {i} is a {type(item).__name__}; give "
                                     "tensors, arrays or (x, y) pairs")
+                if isinstance(item, (torch.Tensor, np.ndarray)) and item.ndim == rank:
+                    item = item[None]                # one sample (a list of arrays, a Dataset)
                 parts.append(graph.check_inputs(item)[0])
             if not parts:
                 raise ValueError(f"{name} holds no samples; give at least one")
@@ -100,11 +104,21 @@ def graph_fingerprint(graph) -> str:
     as one value changes."""
     def chunks():
         for node in graph.nodes:
-            yield f"{node.name}|{node.kind}|{','.join(node.inputs)};".encode()
+            yield f"{node.name}|{node.kind}|{','.join(node.inputs)}|{_op_config(node.op)};" \
+                .encode()
         for name, t in sorted(graph.state_dict().items()):
             yield name.encode()
             yield from _tensor_bytes(t)
     return _digest(chunks())
+
+
+def _op_config(op) -> str:
+    """An op's (and its submodules') settings that are not tensors: stride, padding, kernel
+    size, beta, … (two graphs with equal weights but a different pool stride differ here)."""
+    def settings(m):
+        return ", ".join(f"{k}={v!r}" for k, v in sorted(vars(m).items())
+                         if not k.startswith("_"))
+    return ";".join(f"{type(m).__name__}({settings(m)})" for m in op.modules())
 
 
 def data_fingerprint(batch: torch.Tensor) -> str:
@@ -139,10 +153,13 @@ class Cache:
         self._memory: OrderedDict = OrderedDict()
         self.hits = self.misses = 0
 
-    def key(self, graph, node: str, batch: torch.Tensor) -> str:
-        """The entry's key: digests of the graph's weights, the node and the data."""
-        return _digest([graph_fingerprint(graph).encode(), node.encode(),
-                        data_fingerprint(batch).encode()])
+    def key(self, graph, node: str, batch: torch.Tensor, *, fingerprint: str | None = None) \
+            -> str:
+        """The entry's key: digests of the graph's weights, the node and the data.
+        ``fingerprint``: :func:`graph_fingerprint` of ``graph``, when the caller computed it
+        already (a study keying many sets hashes the weights once)."""
+        fingerprint = graph_fingerprint(graph) if fingerprint is None else fingerprint
+        return _digest([fingerprint.encode(), node.encode(), data_fingerprint(batch).encode()])
 
     def get(self, key: str):
         if key in self._memory:
@@ -161,8 +178,10 @@ class Cache:
         self.misses += 1
         self._remember(key, value)
         path = self._path(key)
-        if path is not None:
-            torch.save(value, path)
+        if path is not None:        # written whole, then renamed: never a half-written entry
+            part = path.with_name(f"{path.name}.{os.getpid()}.part")
+            torch.save(value, part)
+            os.replace(part, path)
 
     def clear(self) -> None:
         """Forget the in-memory entries (files on disk stay)."""
@@ -248,6 +267,8 @@ def activations(graph, x, node, *, batch_size=None, cache=True, numpy=None):
         value = torch.cat(parts).contiguous()
         if store is not None:
             store.put(key, value)
+    if store is not None:
+        value = value.clone()      # what the caller modifies must not change the cache
     return value.cpu().numpy() if to_numpy else value
 
 

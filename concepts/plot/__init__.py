@@ -1,4 +1,12 @@
 """Plots of concept analyses: TCAV bars with spread and significance (:func:`tcav`), and
 prototypes from activation maximization."""
 
-__all__: list = []
+from .tcav import tcav
+
+__all__: list = ["tcav"]
+
+# prototypes of activation maximization
+from . import prototypes  # noqa: E402,F401
+from .prototypes import feature_view, image, image_grid  # noqa: E402
+
+__all__ += ["image", "image_grid", "feature_view"]
