@@ -17,6 +17,7 @@ TUNED = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 RUNS = [
     ("bench_lrp.py", [], {}),
     ("bench_methods.py", [], {}),
+    ("bench_tcav.py", [], {}),
     ("bench_neon.py", [], TUNED),
     ("bench_svc.py", ["--checks"], TUNED),
 ]

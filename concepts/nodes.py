@@ -295,7 +295,7 @@ def node_gradients(graph, x, node, target=None, *, output="logit", batch_size=No
     parts = []
     for _, _, part, t in call.chunks():
         _, _, grads, _, _ = score_gradient(graph, part, target=t, nodes=[name],
-                                           transform=transform)
+                                           transform=transform, inputs=False)
         parts.append(grads[0])
     value = torch.cat(parts).contiguous()
     return value.cpu().numpy() if to_numpy else value

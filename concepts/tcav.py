@@ -622,7 +622,8 @@ def _gradients(graph, x, names, targets, output, batch_size, bar):
         parts = []
         for _, _, part, chunk_target in call.chunks():
             _, _, node_grads, _, _ = score_gradient(graph, part, target=chunk_target,
-                                                    nodes=names, transform=transform)
+                                                    nodes=names, transform=transform,
+                                                    inputs=False)
             parts.append(node_grads)
         for j, name in enumerate(names):
             g = torch.cat([p[j] for p in parts])

@@ -19,6 +19,8 @@ EXAMPLES = [
     "digits_svc",        # an RBF SVC on digits explained pixel by pixel (NEON)
     "methods_digits",    # LRP beside gradients, walks, Grad-CAM, occlusion, RISE, LIME
     "methods_wine",      # a wine's k-means cluster: NEON, grad × input, occlusion, LIME
+    "concepts_digits",   # TCAV of digit classes at both conv blocks; conv channels maximized
+    "concepts_wine",     # TCAV of feature-group concepts per k-means cluster; prototypes
 ]
 
 

@@ -72,6 +72,16 @@ for j in range(X.shape[1]):     # occlusion with window 1: the drop when feature
     drop = logits[np.arange(3), cluster] - graph(moved)[np.arange(3), cluster]
     np.testing.assert_allclose(occluded.iloc[:, j], drop, rtol=1e-9, atol=1e-9)
 """,
+    'concepts.tcav(graph, X[cluster == 0], {"phenolic": phenolic}': """
+row = result.table()[0]
+assert row["concept"] == "phenolic" and row["target"] == 0, row
+assert 0.0 <= row["p_adjusted"] <= 1.0 and 0.0 <= row["score_mean"] <= 1.0, row
+best = proto.best(1)
+best = np.asarray(best).reshape(-1, X.shape[1])
+assert bool(((best >= X.min(0) - 1e-9) & (best <= X.max(0) + 1e-9)).all()), best
+logit = graph(best)[:, 0]
+assert float(logit.max()) >= float(graph(X)[:, 0].max()) - 1e-6, (logit, graph(X)[:, 0].max())
+""",
 }
 
 

@@ -30,7 +30,8 @@ def fast_layout(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def score_gradient(graph, xs, *, target=None, mask=None, nodes=(), transform=None):
+def score_gradient(graph, xs, *, target=None, mask=None, nodes=(), transform=None,
+                   inputs=True):
     """∂s/∂x (one tensor per graph input) for validated inputs ``xs``.
 
     Parameters
@@ -47,6 +48,10 @@ def score_gradient(graph, xs, *, target=None, mask=None, nodes=(), transform=Non
     nodes : sequence of str
         Node names (see :meth:`neon.Graph.node_of`) whose activations and gradients are
         returned too.
+    inputs : bool
+        Also differentiate with respect to the inputs. ``False`` (callers that only need the
+        node gradients: Grad-CAM, TCAV) stops the backward pass at the nodes; the first
+        returned list is then empty.
     transform : callable, optional
         Differentiate Σ_c mask_c transform(f)_c instead of Σ_c mask_c f_c (e.g. a
         log-softmax over the classes); the target is still read on f.
@@ -71,7 +76,7 @@ def score_gradient(graph, xs, *, target=None, mask=None, nodes=(), transform=Non
         if mask is None:
             mask = target_mask(graph, out, target)
         mask = mask.to(device=out.device, dtype=out.dtype)
-        wrt = leaves + [values[n] for n in nodes]
+        wrt = (leaves if inputs else []) + [values[n] for n in nodes]
         scored = out if transform is None else transform(out)
         if scored.requires_grad:
             grads = torch.autograd.grad(scored, wrt, grad_outputs=mask, allow_unused=True)
@@ -79,5 +84,5 @@ def score_gradient(graph, xs, *, target=None, mask=None, nodes=(), transform=Non
             grads = [None] * len(wrt)
     grads = [torch.zeros_like(w) if g is None else g.detach() for g, w in zip(grads, wrt)]
     score = per_sample(scored.detach() * mask)
-    k = len(leaves)
+    k = len(leaves) if inputs else 0
     return (grads[:k], [values[n].detach() for n in nodes], grads[k:], score, mask)

@@ -148,7 +148,7 @@ def _grad_cam_maps(call, node, relu):
     maps, alphas, scores = [], [], []
     for _, _, part, t in call.chunks():
         _, (value,), (grad,), score, _ = score_gradient(call.graph, part, target=t,
-                                                        nodes=[node])
+                                                        nodes=[node], inputs=False)
         if value.dim() > 2:
             alpha = grad.mean(dim=tuple(range(2, grad.dim())))
             shape = alpha.shape + (1,) * (value.dim() - 2)
