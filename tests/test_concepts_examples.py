@@ -7,9 +7,6 @@ insignificant where the example says so.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -22,15 +19,11 @@ import concepts  # noqa: E402
 
 torch.set_num_threads(1)
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from tests.example_modules import load_example  # noqa: E402
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"concepts_examples_{name}",
-                                                  EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example(name, "concepts_examples")
 
 
 @pytest.fixture(scope="module")

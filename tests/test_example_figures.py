@@ -9,9 +9,7 @@ tests/sklearn/test_examples_*.py and tests/neon/test_examples_digits.py.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import matplotlib
 
@@ -21,15 +19,11 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from lrp.plot import sum_caption  # noqa: E402
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from tests.example_modules import load_example  # noqa: E402
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"figures_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example(name, "figures")
 
 
 def heat_axes(fig):

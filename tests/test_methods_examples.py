@@ -4,9 +4,6 @@ colour scale, and their numbers agree with what the test computes directly from 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -16,7 +13,7 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from tests.example_modules import load_example  # noqa: E402
 
 DIGITS_METHODS = {
     "LRP EpsilonPlusFlat": "LRP", "LRP EpsilonGammaBox(0, 1)": "LRP",
@@ -31,11 +28,7 @@ DIGITS_METHODS = {
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"methods_examples_{name}",
-                                                  EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example(name, "methods_examples")
 
 
 @pytest.fixture(scope="module")

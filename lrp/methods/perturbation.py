@@ -101,6 +101,17 @@ def _positive_ints(value, name, length, where):
     return tuple(int(v) for v in value)
 
 
+def _per_input(value, name, count):
+    """One ``value`` per graph input: a tuple of them for several inputs, else ``value``
+    repeated (for one input a tuple is that input's per-axis shape)."""
+    if count > 1 and isinstance(value, (tuple, list)):
+        if len(value) != count:
+            raise ValueError(f"the graph has {count} inputs: give {name} as one integer or a "
+                             f"tuple of one {name} per input, got {value!r}")
+        return list(value)
+    return [value] * count
+
+
 def occlusion_windows(shape, window, stride=None, where="the input"):
     """The window and stride shapes (one entry per axis of one sample) of :func:`occlusion`,
     validated.
@@ -228,20 +239,8 @@ def occlusion(graph, x, target=None, *, window, stride=None, baseline=0.0, batch
     call = Call(graph, x, target, None, method="lrp.occlusion")
     rows_per_pass = check_batch_size(batch_size)
     xs, specs = call.xs, graph.input_specs
-    if len(xs) > 1 and isinstance(window, (tuple, list)):
-        if len(window) != len(xs):
-            raise ValueError(f"the graph has {len(xs)} inputs: give window as one integer or "
-                             f"a tuple of one window per input, got {window!r}")
-        windows = list(window)
-    else:
-        windows = [window] * len(xs)
-    if len(xs) > 1 and isinstance(stride, (tuple, list)):
-        if len(stride) != len(xs):
-            raise ValueError(f"the graph has {len(xs)} inputs: give stride as one integer or "
-                             f"a tuple of one stride per input, got {stride!r}")
-        strides = list(stride)
-    else:
-        strides = [stride] * len(xs)
+    windows = _per_input(window, "window", len(xs))
+    strides = _per_input(stride, "stride", len(xs))
     shapes = []
     for v, w, s, spec in zip(xs, windows, strides, specs):
         where = "the input" if len(xs) == 1 else f"input {spec.name!r}"
