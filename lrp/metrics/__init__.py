@@ -1,0 +1,41 @@
+"""lrp.metrics: is an explanation right? Scores that test it, on any graph and any method.
+
+Every metric works on a :class:`neon.Graph` (neural or neuralized) and takes relevance either
+precomputed or as a method of :mod:`lrp` (:mod:`.inputs`); every score is a :class:`Score`
+that states whether higher is better; every stochastic metric takes a ``seed``; all are
+batched over samples and steps.
+
+=====================  ==========================================================
+module                 what
+=====================  ==========================================================
+:mod:`.removal`        :func:`pixel_flipping` (feature removal: MoRF / LeRF, AUC,
+                       AOPC, the LeRF − MoRF gap; constant, mean, noise and
+                       re-sampled baselines; patches)
+:mod:`.conservation`   :func:`conservation` (δ = |ΣR − f| / |f| per sample)
+:mod:`.sanity`         :func:`randomization_check` (Adebayo et al.'s cascade),
+                       :func:`random_logit_check`, :func:`spearman`, :func:`ssim`
+:mod:`.localization`   :func:`pointing_game`, :func:`localization`
+:mod:`.complexity`     :func:`sparseness` (Gini), :func:`complexity` (entropy)
+:mod:`.robustness`     :func:`max_sensitivity`
+=====================  ==========================================================
+"""
+
+from . import (  # noqa: F401
+    complexity,
+    conservation,
+    inputs,
+    localization,
+    removal,
+    robustness,
+    sanity,
+)
+from .complexity import *  # noqa: F401,F403
+from .conservation import *  # noqa: F401,F403
+from .localization import *  # noqa: F401,F403
+from .removal import *  # noqa: F401,F403
+from .robustness import *  # noqa: F401,F403
+from .sanity import *  # noqa: F401,F403
+from .scores import Score
+
+__all__ = ["Score", *removal.__all__, *conservation.__all__, *sanity.__all__,
+           *localization.__all__, *complexity.__all__, *robustness.__all__]
