@@ -242,14 +242,15 @@ TABLE = [
 
 def _method_rows():
     """The attribution methods' and the concept tools' rows, kept beside their tests
-    (tests/methods/bad_rows_*.py, tests/concepts/bad_rows_*.py)."""
+    (tests/methods/, tests/concepts/ and tests/metrics/, bad_rows_*.py)."""
     import runpy
     from pathlib import Path
 
     rows = []
     here = Path(__file__).parent
     for path in sorted([*(here / "methods").glob("bad_rows_*.py"),
-                        *(here / "concepts").glob("bad_rows_*.py")]):
+                        *(here / "concepts").glob("bad_rows_*.py"),
+                        *(here / "metrics").glob("bad_rows_*.py")]):
         rows += runpy.run_path(str(path))["ROWS"]
     return rows
 
