@@ -15,18 +15,20 @@ module                 what
                        output, and their sums and scalings
 :mod:`.maximize`       activation maximization with regularizers,
                        parameterizations, transforms and input constraints
-:mod:`.plot`           :func:`plot.tcav`, prototype plots
+:mod:`.embed`          :func:`embed`: t-SNE (or PCA) of any node's activations
+:mod:`.plot`           :func:`plot.tcav`, prototype plots, :func:`plot.embedding`
 =====================  ==========================================================
 """
 
 from . import cav, nodes, plot  # noqa: F401
 from .cav import CAV, CAVError, fit_many
+from .embed import Embedding, embed  # the function shadows the module name
 from .nodes import Cache, activations, default_cache, node_gradients
 from .tcav import TCAVResult, adjust_p_values, tcav  # the function shadows the module name
 
 __all__ = ["activations", "node_gradients", "Cache", "default_cache", "CAV", "CAVError",
            "fit_many", "cav", "nodes", "plot",
-           "tcav", "TCAVResult", "adjust_p_values"]
+           "tcav", "TCAVResult", "adjust_p_values", "embed", "Embedding"]
 
 # activation maximization
 from . import objectives  # noqa: E402,F401

@@ -288,6 +288,7 @@ COVERED_ELSEWHERE = {
     "lrp.calls": "a module (its Call is behind every method's rows)",
     "lrp.methods": "a module (its functions have rows as lrp.<method>)",
     "concepts.default_cache": "no parameters",
+    "concepts.Embedding": "a result type (concepts.embed builds it)",
 }
 
 

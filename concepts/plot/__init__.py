@@ -10,3 +10,8 @@ from . import prototypes  # noqa: E402,F401
 from .prototypes import feature_view, image, image_grid  # noqa: E402
 
 __all__ += ["image", "image_grid", "feature_view"]
+
+# embeddings of features
+from .embedding import embedding  # noqa: E402
+
+__all__ += ["embedding"]
