@@ -20,15 +20,15 @@ module                 what
 =====================  ==========================================================
 """
 
-from . import (  # noqa: F401
-    complexity,
-    conservation,
-    inputs,
-    localization,
-    removal,
-    robustness,
-    sanity,
-)
+# The modules are bound under private names first: conservation, localization and complexity
+# are also the names of functions, which shadow their modules once star-imported.
+from . import complexity as _complexity
+from . import conservation as _conservation
+from . import inputs  # noqa: F401
+from . import localization as _localization
+from . import removal as _removal
+from . import robustness as _robustness
+from . import sanity as _sanity
 from .complexity import *  # noqa: F401,F403
 from .conservation import *  # noqa: F401,F403
 from .localization import *  # noqa: F401,F403
@@ -37,5 +37,5 @@ from .robustness import *  # noqa: F401,F403
 from .sanity import *  # noqa: F401,F403
 from .scores import Score
 
-__all__ = ["Score", *removal.__all__, *conservation.__all__, *sanity.__all__,
-           *localization.__all__, *complexity.__all__, *robustness.__all__]
+__all__ = ["Score", *_removal.__all__, *_conservation.__all__, *_sanity.__all__,
+           *_localization.__all__, *_complexity.__all__, *_robustness.__all__]
