@@ -69,7 +69,7 @@ def _band(curves: np.ndarray, band):
 
 
 def removal_curves(results, ax=None, *, title=None, normalized: bool = True, band="sem",
-                   alpha: float = 0.2):
+                   alpha: float = 0.2, orders=None, legend: str | None = "best"):
     """Mean removal curves of one or several methods, with the AUC of each in the legend.
 
     Parameters
@@ -89,6 +89,12 @@ def removal_curves(results, ax=None, *, title=None, normalized: bool = True, ban
         or no band.
     alpha : float
         Opacity of the bands.
+    orders : str or tuple of str, optional
+        Which measured orders to draw (``"morf"``, ``"lerf"``); default every order the
+        results hold. Each must have been measured by every result.
+    legend : {"best", "outside", None}
+        The legend inside the axes where it covers least (default), to the right of the
+        axes (for many methods), or none.
 
     Returns
     -------
@@ -111,6 +117,19 @@ def removal_curves(results, ax=None, *, title=None, normalized: bool = True, ban
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a string or None, got {type(title).__name__}")
     _check_alike(results)
+    if legend is not None:
+        check_choice(legend, "legend", ("best", "outside"))
+    if orders is not None:
+        orders = (orders,) if isinstance(orders, str) else orders
+        if not isinstance(orders, (tuple, list)) or not orders:
+            raise TypeError(f"orders must be 'morf', 'lerf' or a tuple of them, got {orders!r}")
+        for order in orders:
+            check_choice(order, "orders", tuple(ORDER_LABELS))
+            lacking = [name or "the result" for name, r in results.items()
+                       if order not in r.orders]
+            if lacking:
+                raise ValueError(f"orders={order!r} was not measured for {lacking}: run "
+                                 f"pixel_flipping with order={order!r} or 'both'")
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4))
     else:
@@ -119,7 +138,7 @@ def removal_curves(results, ax=None, *, title=None, normalized: bool = True, ban
     first = next(iter(results.values()))
     for m, (name, r) in enumerate(results.items()):
         colour = colours[m % len(colours)]
-        for order in r.orders:
+        for order in (orders or r.orders):
             curves = r.normalized(order) if normalized else r.curves[order]
             defined = ~np.isnan(curves).any(axis=1)
             if not defined.any():
@@ -146,5 +165,8 @@ def removal_curves(results, ax=None, *, title=None, normalized: bool = True, ban
     ax.set_xlim(0, 1)
     ax.set_title(title if title is not None else f"Feature removal, baseline {first.baseline}",
                  fontsize=9)
-    ax.legend(fontsize=7)
+    if legend == "outside":
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    elif legend is not None:
+        ax.legend(fontsize=7)
     return fig

@@ -187,6 +187,15 @@ ROWS = [
     ("lrp.plot.removal_curves", "results with different steps",
      lambda: lrp.plot.removal_curves({"a": _result(), "b": _result(steps=4)}), ValueError,
      "same steps"),
+    ("lrp.plot.removal_curves", "an order that was not measured",
+     lambda: lrp.plot.removal_curves(_result(), orders="lerf"), ValueError,
+     "order='lerf' or 'both'"),
+    ("lrp.plot.removal_curves", "an unknown order",
+     lambda: lrp.plot.removal_curves(_result(), orders="up"), ValueError, "orders"),
+    ("lrp.plot.removal_curves", "orders as a number",
+     lambda: lrp.plot.removal_curves(_result(), orders=1), TypeError, "orders"),
+    ("lrp.plot.removal_curves", "an unknown legend place",
+     lambda: lrp.plot.removal_curves(_result(), legend="left"), ValueError, "legend"),
     ("lrp.plot.removal_curves", "unknown band", lambda: lrp.plot.removal_curves(
         _result(), band="iqr"), ValueError, "band must be one of"),
     ("lrp.plot.removal_curves", "normalized not a bool", lambda: lrp.plot.removal_curves(

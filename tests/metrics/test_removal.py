@@ -559,6 +559,15 @@ def test_removal_curves_plot(cnn, tmp_path):
     np.testing.assert_allclose(one.axes[0].get_lines()[0].get_ydata(),
                                results["gradient"].curves["morf"].mean(0))
     plt.close(one)
+    morf = lrp.plot.removal_curves(results, orders="morf", legend="outside")
+    assert [ln.get_linestyle() for ln in morf.axes[0].get_lines()] == ["-", "-"]
+    legend = morf.axes[0].get_legend()
+    assert all("MoRF" in t.get_text() for t in legend.get_texts())
+    assert legend.get_bbox_to_anchor().x0 > morf.axes[0].get_window_extent().x1 - 1
+    plt.close(morf)
+    silent = lrp.plot.removal_curves(results, orders=("lerf",), legend=None)
+    assert silent.axes[0].get_legend() is None and len(silent.axes[0].get_lines()) == 2
+    plt.close(silent)
 
 
 def test_removal_curves_refuses_mixed_settings(cnn):
