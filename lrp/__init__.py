@@ -4,10 +4,22 @@
 per node; rules live in :mod:`lrp.rules`, composites (rule assignment in code) in
 :mod:`lrp.composites` and :mod:`lrp.select`. The methods LRP is compared with (gradient,
 integrated gradients, SmoothGrad, guided backprop, Grad-CAM, occlusion, LIME, …) take the
-same call and live in :mod:`lrp.methods`.
+same call and live in :mod:`lrp.methods`. Whether an explanation is right is measured by
+:mod:`lrp.metrics` (pixel flipping, conservation, sanity checks, pointing game, …), and the
+strategies a model uses across a data set are found by :class:`lrp.spray.SpRAy`.
 """
 
-from . import calls, composites, methods, plot, rules, select, targets  # noqa: F401
+from . import (  # noqa: F401
+                         calls,
+                         composites,
+                         methods,
+                         metrics,
+                         plot,
+                         rules,
+                         select,
+                         spray,
+                         targets,  # noqa: F401
+)
 from .calls import Attribution
 from .composites import (
                          PRESETS,
@@ -23,7 +35,7 @@ from .composites import (
 )
 from .methods import (
                          cam,
-    cam_node,
+                         cam_node,
                          deconvnet,
                          excitation_backprop,
                          grad_cam,
@@ -47,4 +59,4 @@ __all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Comp
            "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "Attribution",
            "calls", "methods", "gradient", "gradient_x_input", "integrated_gradients",
            "smoothgrad", "guided_backprop", "deconvnet", "excitation_backprop", "grad_cam",
-           "guided_grad_cam", "cam", "cam_node", "occlusion", "rise", "lime"]
+           "guided_grad_cam", "cam", "cam_node", "occlusion", "rise", "lime", "metrics", "spray"]

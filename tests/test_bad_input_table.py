@@ -289,6 +289,13 @@ COVERED_ELSEWHERE = {
     "lrp.methods": "a module (its functions have rows as lrp.<method>)",
     "concepts.default_cache": "no parameters",
     "concepts.Embedding": "a result type (concepts.embed builds it)",
+    "lrp.metrics.Score": "a result type (every metric builds it)",
+    "lrp.metrics.RemovalResult": "a result type (its normalized() has rows)",
+    "lrp.metrics.ConservationResult": "a result type",
+    "lrp.metrics.RandomizationResult": "a result type", "lrp.metrics.RandomLogitResult":
+    "a result type", "lrp.metrics.PointingResult": "a result type",
+    "lrp.metrics.LocalizationResult": "a result type", "lrp.metrics.SENSITIVITY_NORMS":
+    "a constant",
 }
 
 
@@ -303,7 +310,8 @@ def test_every_public_entry_point_is_in_the_table():
     public = {f"neon.{n}" for n in neon.__all__ if not n.endswith("Error")}
     public |= {f"lrp.{n}" for n in lrp.__all__ if n not in ("rules", "select", "composites",
                                                              "targets", "plot", "calls",
-                                                             "methods") and
+                                                             "methods", "metrics",
+                                                             "spray") and
                not n.endswith("Error")}
     public |= {f"lrp.rules.{n}" for n in lrp.rules.__all__ if not n.endswith("Error")}
     public |= {f"lrp.select.{n}" for n in lrp.select.__all__}
@@ -312,6 +320,8 @@ def test_every_public_entry_point_is_in_the_table():
     public |= {f"concepts.{n}" for n in concepts.__all__ if not n.endswith("Error")
                and n not in ("cav", "nodes", "plot", "tcav", "objectives", "maximize")}
     public |= {f"concepts.plot.{n}" for n in concepts.plot.__all__}
+    public |= {f"lrp.metrics.{n}" for n in lrp.metrics.__all__}
+    public |= {f"lrp.spray.{n}" for n in lrp.spray.__all__ if not n.endswith("Warning")}
     covered = {e for e, *_ in TABLE}
     covered = {("lrp." + e if e.split(".")[0] in ("rules", "select", "plot") else e)
                for e in covered}
