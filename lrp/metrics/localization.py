@@ -178,8 +178,11 @@ class PointingResult:
         pointing accuracy. Higher is better.
     centre : Score
         The same game played by the centre point (a map whose maximum is the centre of the
-        grid: the central position, or the 2 or 4 central ones for even sizes): per sample
-        1.0, 0.0 or NaN (empty mask). A method should beat it.
+        grid): per sample the share of the central positions — the middle one, or the 2 or
+        4 middle ones of even sizes — inside the (dilated) mask, i.e. the expected hit of a
+        centre point chosen at random among them, or NaN (empty mask). Counting "any central
+        position hits" instead would score 1 on every quadrant-sized mask of an even grid,
+        since the 4 middle pixels touch all four quadrants. A method should beat it.
     per_class : dict or None
         ``label -> Score`` of the samples of that label (``.mean()`` is the class's
         accuracy), when ``labels`` were given.
@@ -311,7 +314,8 @@ def pointing_game(relevance, masks, *, tolerance=0, labels=None) -> PointingResu
     hits = (maximal & target).any(1) & ~constant & ~empty
     values = hits.to(torch.float64)
     values[constant | empty] = math.nan
-    centre = (_centre(spatial, r.device).reshape(1, -1) & target).any(1).to(torch.float64)
+    central = _centre(spatial, r.device).reshape(1, -1)
+    centre = (central & target).sum(1).to(torch.float64) / central.sum()
     centre[empty] = math.nan
     values, centre = values.cpu().numpy(), centre.cpu().numpy()
     where = f"tolerance {tolerance:g} px, channels summed, ties hit if any maximum hits"
@@ -326,7 +330,8 @@ def pointing_game(relevance, masks, *, tolerance=0, labels=None) -> PointingResu
     return PointingResult(
         hits=hits.cpu().numpy(), accuracy=accuracy,
         centre=Score("centre_pointing_accuracy", centre, True,
-                     f"pointing game hits of the centre point (baseline; {where})"),
+                     f"pointing game hits of the centre point (baseline; {where}; the "
+                     "share of the central positions inside the mask)"),
         per_class=per_class, ties=ties.cpu().numpy(), tolerance=tolerance)
 
 

@@ -63,16 +63,18 @@ def test_pointing_game_by_hand():
     np.testing.assert_array_equal(exact.accuracy.values, [1.0, 0.0, 0.0])
     assert exact.accuracy.higher_is_better and exact.accuracy.mean() == pytest.approx(1 / 3)
     np.testing.assert_array_equal(exact.ties, [1, 1, 1])
-    # centre of a 4 x 4 grid: pixels (1..2, 1..2)
-    np.testing.assert_array_equal(exact.centre.values, [1.0, 0.0, 1.0])
+    # centre of a 4 x 4 grid: pixels (1..2, 1..2); the baseline is the share of them inside
+    np.testing.assert_array_equal(exact.centre.values, [0.25, 0.0, 0.25])
     np.testing.assert_array_equal(M.pointing_game(r, m, tolerance=0.99).hits,
                                   [True, False, False])
     one = M.pointing_game(r, m, tolerance=1)
     np.testing.assert_array_equal(one.hits, [True, False, True])
-    # the centre pixel (1, 1) is √2 from (0, 0)
-    np.testing.assert_array_equal(one.centre.values, [1.0, 0.0, 1.0])
+    # τ = 1 adds the 4-neighbours: (1, 2) and (2, 1) join (1, 1) for sample 0, and join
+    # (2, 2) for sample 2; the centre pixel (1, 1) is √2 from (0, 0)
+    np.testing.assert_array_equal(one.centre.values, [0.75, 0.0, 0.75])
+    # τ = 1.5 adds the diagonals: all 4 for samples 0 and 2, (1, 1) for sample 1
     np.testing.assert_array_equal(M.pointing_game(r, m, tolerance=1.5).centre.values,
-                                  [1.0, 1.0, 1.0])
+                                  [1.0, 0.25, 1.0])
     # (3, 3) to (0, 0) is 3√2 = 4.243
     np.testing.assert_array_equal(M.pointing_game(r, m, tolerance=4.24).hits,
                                   [True, False, True])
@@ -82,14 +84,16 @@ def test_pointing_game_by_hand():
 
 def test_centre_of_odd_and_even_grids():
     """The centre point is the middle pixel of an odd axis, the two middle ones of an even
-    axis; the game is played as by a map whose maximum is tied on them."""
+    axis; the baseline is the share of them in the mask (a centre point picked at random
+    among them)."""
     for shape, centre in [((5, 5), [(2, 2)]), ((5, 4), [(2, 1), (2, 2)]),
                           ((4, 4), [(1, 1), (1, 2), (2, 1), (2, 2)])]:
         for p in itertools.product(*map(range, shape)):
             m = np.zeros((1, *shape), bool)
             m[(0, *p)] = True
             r = np.random.default_rng(1).normal(size=(1, *shape))
-            assert M.pointing_game(r, m).centre.values[0] == float(p in centre), (shape, p)
+            expected = float(p in centre) / len(centre)
+            assert M.pointing_game(r, m).centre.values[0] == expected, (shape, p)
 
 
 @pytest.mark.parametrize("tolerance", [0, 0.5, 1, math.sqrt(2), 1.5, 2.3, 3, 6])
@@ -110,7 +114,8 @@ def test_tolerance_against_the_distance_transform(tolerance):
             distance = distance_transform_edt(~m[i])
             p = np.unravel_index(np.argmax(r[i]), shape)
             expected.append(distance[p] <= tolerance)
-            centre.append(min(distance[c] for c in itertools.product(*mid)) <= tolerance)
+            centre.append(np.mean([distance[c] <= tolerance
+                                   for c in itertools.product(*mid)]))
         np.testing.assert_array_equal(result.hits, expected, err_msg=str(shape))
         np.testing.assert_array_equal(result.centre.values, np.array(centre, float))
 
@@ -183,7 +188,7 @@ def test_constant_maps_point_nowhere():
     np.testing.assert_array_equal(out.hits, [False, True, False])
     np.testing.assert_array_equal(out.accuracy.values, [np.nan, 1.0, np.nan])
     np.testing.assert_array_equal(out.ties, [16, 1, 16])
-    np.testing.assert_array_equal(out.centre.values, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(out.centre.values, [0.25, 0.25, 0.25])
 
 
 def test_per_class_accuracy_by_hand():
