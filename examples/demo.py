@@ -21,6 +21,12 @@ EXAMPLES = [
     "methods_wine",      # a wine's k-means cluster: NEON, grad × input, occlusion, LIME
     "concepts_digits",   # TCAV of digit classes at both conv blocks; conv channels maximized
     "concepts_wine",     # TCAV of feature-group concepts per k-means cluster; prototypes
+    "clever_hans",       # a planted shortcut found by SpRAy over one class's LRP maps
+    "removal_digits",    # pixel flipping ranks the methods; the baseline changes the ranking
+    "removal_neon",      # feature removal on neuralized models: NEON vs gradients, LIME, shap
+    "sanity_checks",     # Adebayo's randomization checks: guided backprop barely reacts
+    "conservation",      # δ = |ΣR − f| / |f|: exact where the math promises, else absorbed
+    "localization",      # pointing game with a target digit and a distractor on one canvas
 ]
 
 

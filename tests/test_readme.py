@@ -82,6 +82,16 @@ assert bool(((best >= X.min(0) - 1e-9) & (best <= X.max(0) + 1e-9)).all()), best
 logit = graph(best)[:, 0]
 assert float(logit.max()) >= float(graph(X)[:, 0].max()) - 1e-6, (logit, graph(X)[:, 0].max())
 """,
+    "spray = SpRAy(n_neighbors=5, random_state=0).fit(R)": """
+neon_auc, random_auc = flips["NEON"].auc["morf"], flips["random"].auc["morf"]
+assert not neon_auc.higher_is_better and neon_auc.mean() < random_auc.mean() - 0.3
+assert flips["NEON"].gap.higher_is_better and flips["NEON"].gap.mean() > 1.0
+assert flips["NEON"].curves["morf"].shape == (len(X), flips["NEON"].steps + 1)
+check = conservation(graph, X, lrp.explain, cluster)
+assert check.delta.quantile(0.95) < 1e-9, check.summary()
+assert len(spray.labels_) == int((cluster == 0).sum()) and spray.eigengap_ >= 1
+assert len(fig.axes[0].get_lines()) == 6          # three methods, MoRF and LeRF each
+""",
 }
 
 
