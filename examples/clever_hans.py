@@ -19,6 +19,10 @@ docs/evaluation.md:
 * SpRAy (10 neighbours, 32 eigenvalues): the eigengap suggests 2 strategies, and the two
   clusters match the planting with an adjusted Rand index of 0.971.
 
+The share of other-class images the patch moves (``flipped``) is the robust measure of the
+reliance: at ``seed=1`` it is still 9 % (ARI 1.0), while the accuracy with the patch at the
+corner is then not below the accuracy with it moved (a bright patch anywhere is unusual).
+
 Run: ``python examples/clever_hans.py`` (figures in examples/out/clever_hans_*.png).
 """
 

@@ -7,8 +7,8 @@ pooling, a linear layer over the 5 classes) learns to name the target. Each meth
 the true class; a hit is when the map's maximum lies in the target's quadrant
 (:func:`lrp.metrics.pointing_game`), and the relevance mass inside the quadrant
 (:func:`lrp.metrics.localization`) says how much of the positive evidence lies there. The
-centre baseline — a map whose maximum is the canvas centre, pixel (8, 8), which lies in the
-bottom-right quadrant — hits a quarter of the time.
+centre baseline — a map whose maximum is the canvas centre, i.e. the share of the 4 middle
+pixels (7..8, 7..8) inside the target's quadrant — is exactly 1/4 on every canvas.
 
 Measured (``python examples/localization.py``: 6 epochs, 300 test canvases, CNN accuracy
 0.917, seed 0; also in docs/evaluation.md):

@@ -10,12 +10,29 @@ reference every method must beat.
 
 The two baselines do not agree, and neither is "the" answer: setting a pixel to 0 is no
 change at all where the digit is blank, so methods that give zero relevance to zero pixels
-(gradient × input, integrated gradients from the zero baseline, LRP's input-times rules) are
-favoured by construction; the mean baseline changes every pixel. Both are reported, as the
-design notes ask.
+(gradient × input, integrated gradients from the zero baseline) are favoured by
+construction; the mean baseline changes every pixel. The LRP composites used here start with
+Flat or z^B at the first layer, which do give relevance to blank pixels: they rank low under
+the zero baseline and first under the mean. Both are reported, as the design notes ask, and
+not every method beats random under both.
 
-Measured (``python examples/removal_digits.py``, all 360 test digits; recorded in
-docs/evaluation.md): see the table the script prints.
+Measured (``python examples/removal_digits.py``, all 360 test digits; also in
+docs/evaluation.md), MoRF AUC (lower is better):
+
+==========================  ==========  ===================
+method                      baseline 0  training-mean base
+==========================  ==========  ===================
+integrated gradients        −0.496       0.316
+gradient × input            −0.356       0.301
+SmoothGrad                  −0.294       0.593
+gradient                    −0.246       0.589
+occlusion 2×2               −0.235       0.398
+guided backprop             −0.141       0.533
+LRP EpsilonGammaBox(0, 1)    0.085      −0.048
+LRP EpsilonPlusFlat          0.124       0.057
+random                       0.204       0.399
+Grad-CAM                     0.242       0.294
+==========================  ==========  ===================
 
 Run: ``python examples/removal_digits.py`` (figure in examples/out/removal_digits.png).
 """
