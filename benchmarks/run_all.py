@@ -18,6 +18,8 @@ RUNS = [
     ("bench_lrp.py", [], {}),
     ("bench_methods.py", [], {}),
     ("bench_tcav.py", [], {}),
+    ("bench_metrics.py", [], {}),
+    ("bench_spray.py", [], {}),
     ("bench_neon.py", [], TUNED),
     ("bench_svc.py", ["--checks"], TUNED),
 ]
