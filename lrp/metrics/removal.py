@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..calls import Call, check_batch_size, check_seed
+from ..calls import Call, check_batch_size, check_seed, explained_node
 from ..methods.autograd import fast_layout, per_sample
 from ..rules.base import check_choice, check_number
 from .inputs import relevance_of
@@ -327,8 +327,28 @@ def _ranks(unit_rel: torch.Tensor, order: str) -> torch.Tensor:
     return torch.empty_like(perm).scatter_(1, perm, position)
 
 
+def _channels_last_graph(graph, v: torch.Tensor):
+    """The graph to run the copies through: for CPU batches of one-channel images, a copy
+    whose 4-d weights are channels-last. With one input channel the input's layout is
+    ambiguous and torch runs the first convolution, and so every later op, channels-first;
+    a channels-last weight makes the whole pass channels-last, where max pooling and small
+    convolutions run several times faster (1.5× for the whole digits benchmark). Values are
+    unchanged, and the user's graph is not touched."""
+    if v.dim() != 4 or v.shape[1] != 1 or v.device.type != "cpu" or \
+            not any(t.dim() == 4 for t in graph.buffers()):
+        return graph
+    fast = graph.copy()
+    for module in fast.modules():
+        for name, t in list(module.named_buffers(recurse=False)):
+            if t is not None and t.dim() == 4:
+                module._buffers[name] = t.contiguous(memory_format=torch.channels_last)
+    return fast
+
+
 def _curves(call, v, base, ranks, bounds, units_map, mask, rows_per_pass):
     """s_k for k = 1 … steps of every order and sample: (orders, steps, N)."""
+    graph = _channels_last_graph(call.graph, v)
+    node = explained_node(graph)
     orders, n = ranks.shape[0], ranks.shape[1]
     steps = bounds.shape[0] - 1
     sample = tuple(v.shape[1:])
@@ -346,7 +366,8 @@ def _curves(call, v, base, ranks, bounds, units_map, mask, rows_per_pass):
         else:
             where = removed[:, units_map].reshape(len(rows), 1, *sample[1:])
         copy = torch.where(where, base[i], v[i])
-        s = call.output_at([fast_layout(copy)])
+        with torch.no_grad():
+            s = graph.activations(fast_layout(copy), validated=True, keep=[node])[node]
         out[rows] = per_sample(s * mask[i].to(s.dtype))
     return out.reshape(orders, steps, n)
 

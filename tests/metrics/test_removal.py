@@ -580,3 +580,27 @@ def test_removal_curves_refuses_mixed_settings(cnn):
     with pytest.raises(ValueError, match="steps"):
         lrp.plot.removal_curves({"a": a, "c": c})
     assert isinstance(a, RemovalResult)
+
+
+def test_one_channel_images_run_channels_last_without_touching_the_graph():
+    """The copies of one-channel images go through a channels-last copy of the graph: same
+    curves as the graph itself gives, the user's weights keep their layout."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(4 * 3 * 3, 3)).double().eval()
+    x = torch.rand(5, 1, 6, 6, dtype=torch.float64)
+    g = neon.neuralize(net, x[:1])
+    before = {k: (v.clone(), v.stride()) for k, v in g.state_dict().items()}
+    rel = torch.rand(x.shape, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+    result = pixel_flipping(g, x, rel, baseline=0.0, steps=4)
+    for k, v in g.state_dict().items():
+        assert torch.equal(v, before[k][0]) and v.stride() == before[k][1], k
+    order = torch.argsort(rel.reshape(5, -1), dim=1, descending=True, stable=True)
+    target = net(x).argmax(1)
+    with torch.no_grad():
+        for k, count in enumerate([0, 9, 18, 27, 36]):
+            flipped = x.reshape(5, -1).clone()
+            flipped.scatter_(1, order[:, :count], 0.0)
+            expected = net(flipped.reshape(x.shape))[torch.arange(5), target]
+            np.testing.assert_allclose(result.curves["morf"][:, k], expected.numpy(),
+                                       rtol=1e-12, atol=1e-12)
