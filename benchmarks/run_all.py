@@ -20,6 +20,7 @@ RUNS = [
     ("bench_tcav.py", [], {}),
     ("bench_metrics.py", [], {}),
     ("bench_spray.py", [], {}),
+    ("bench_faithfulness.py", [], {}),
     ("bench_neon.py", [], TUNED),
     ("bench_svc.py", ["--checks"], TUNED),
 ]
