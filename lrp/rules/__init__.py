@@ -13,8 +13,8 @@ module                 rules
 :mod:`.gradient`       :class:`Gradient`, :class:`GuidedBackprop`, :class:`DeconvNet`,
                        :class:`ExcitationBackprop` (the gradient family)
 :mod:`.neon`           :class:`DistanceSplit`, :class:`SoftMinRedistribution`,
-                       :class:`Midpoint`, :class:`RivalSoftMin`, :class:`DuelMidpoint`,
-                       :class:`RootRule`
+                       :class:`Midpoint`, :class:`RivalSoftMin`, :class:`DuelTaylor`,
+                       :class:`DuelMidpoint`, :class:`RootRule`
 =====================  ==========================================================
 
 A rule is called ``rule(op, inputs, output, R_out) -> [R_in, ...]`` and declares the op
@@ -29,12 +29,14 @@ from .gradient import DeconvNet, ExcitationBackprop, Gradient, GuidedBackprop
 from .neon import (
     DistanceSplit,
     DuelMidpoint,
+    DuelTaylor,
     Midpoint,
     RivalSoftMin,
     RootRule,
     SoftMinRedistribution,
     absorbed_share,
     pool_weights,
+    root_split,
 )
 from .structural import Norm, Pass, ProportionalMax, Route, SoftmaxRule, WinnerTakeAll
 
@@ -44,5 +46,5 @@ __all__ = [
     "Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule", "Gradient",
     "GuidedBackprop", "DeconvNet", "ExcitationBackprop",
     "DistanceSplit", "SoftMinRedistribution", "Midpoint", "RivalSoftMin", "DuelMidpoint",
-    "RootRule", "pool_weights", "absorbed_share",
+    "DuelTaylor", "RootRule", "pool_weights", "absorbed_share", "root_split",
 ]

@@ -9,7 +9,8 @@ voting for class a (the binary estimator's ``decision_function`` is −decision_
 
 * RBF kernel (the NEON network): g_ab = log P_ab − log N_ab with P/N the α-weighted kernel sums
   over the support vectors with positive/negative coefficient plus the intercept as a virtual
-  unit; sign(g_ab) = sign(decision_ab) exactly, the magnitude is a log-ratio.
+  unit; sign(g_ab) = sign(decision_ab) exactly, the magnitude is a log-ratio. Explained by
+  default with ``DuelTaylor`` against a reference point (the data mean when data is given).
 * linear kernel: g_ab = decision_ab, one exact affine layer.
 * polynomial kernel (γ u·x + c₀)^p: g_ab = decision_ab, exact Linear → Power → Linear.
 
@@ -22,6 +23,8 @@ worst duel is least bad; they can differ there.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -120,7 +123,7 @@ def _pad(rows, fill, dtype):
 # ----------------------------------------------------------------------------- networks
 
 
-def _rbf_duels_op(gamma, duels):
+def _rbf_duels_op(gamma, duels, reference=None, geometry=None):
     sides = [_sides(*d[2:]) for d in duels]
     for (a, b, *_), (pi, _, ni, _, b0) in zip(duels, sides):
         if (len(pi) == 0 and b0 <= 0) or (len(ni) == 0 and b0 >= 0):
@@ -134,12 +137,34 @@ def _rbf_duels_op(gamma, duels):
         neg_logw=as_tensor(_pad([s[3] for s in sides], -np.inf, np.float64)),
         virtual_logw=as_tensor([np.log(abs(s[4])) if s[4] != 0 else -np.inf for s in sides]),
         virtual_sign=as_tensor([np.sign(s[4]) for s in sides]),
-        counts=[(len(s[0]), len(s[2])) for s in sides])
+        counts=[(len(s[0]), len(s[2])) for s in sides],
+        reference=None if reference is None else as_tensor(reference), geometry=geometry)
 
 
-def _build_rbf(graph, estimator, sv, duels, preprocessing):
-    graph.add_node("distance", SquaredDistance(**fold_distance(sv, preprocessing)), ["x"])
-    graph.add_node("duels", _rbf_duels_op(estimator._gamma, duels), ["distance"])
+_NO_DATA = ("neon.neuralize(svc) without reference data: the RBF duels are explained against "
+            "the mean of the support vectors (DuelTaylor). Give the training data, "
+            "neon.neuralize(svc, X_train), to measure relevance against the data mean "
+            "(the point a feature is 'removed' to).")
+
+
+def _rbf_reference(sv, duels, data, preprocessing):
+    """(μ in raw features, where it came from): the data mean, else the support vectors'."""
+    if data is not None:
+        return data.mean(0), "data mean"
+    warnings.warn(_NO_DATA, UserWarning, stacklevel=4)
+    used = np.unique(np.concatenate([index[coef != 0] for *_, index, coef, _ in duels]))
+    mean = sv[used].mean(0, keepdims=True)
+    mean = mean if preprocessing is None else preprocessing.preimage(mean)
+    return mean[0], "support-vector mean (no data given)"
+
+
+def _build_rbf(graph, estimator, sv, duels, preprocessing, data=None):
+    distance = fold_distance(sv, preprocessing)
+    graph.add_node("distance", SquaredDistance(**distance), ["x"])
+    reference, source = _rbf_reference(sv, duels, data, preprocessing)
+    op = _rbf_duels_op(estimator._gamma, duels, reference, SquaredDistance(**distance))
+    graph.add_node("duels", op, ["distance", "x"])
+    graph.meta["reference_source"] = source
     return "duels"
 
 
@@ -151,7 +176,7 @@ def _linear_root(w, b, ref):
     return ref - (w @ ref + b) / norm * w
 
 
-def _build_linear(graph, estimator, sv, duels, preprocessing):
+def _build_linear(graph, estimator, sv, duels, preprocessing, data=None):
     weights, biases, roots = [], [], []
     for *_, index, coef, b in duels:
         keep = coef != 0
@@ -166,7 +191,7 @@ def _build_linear(graph, estimator, sv, duels, preprocessing):
     return "duels"
 
 
-def _build_poly(graph, estimator, sv, duels, preprocessing):
+def _build_poly(graph, estimator, sv, duels, preprocessing, data=None):
     gamma, coef0, degree = float(estimator._gamma), float(estimator.coef0), estimator.degree
     w1, b1 = fold_into_linear(gamma * sv, np.full(len(sv), coef0), preprocessing)
     graph.add_node("kernel", Linear(as_tensor(w1), as_tensor(b1)), ["x"])
@@ -226,8 +251,11 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
     ----------
     estimator : sklearn.svm.SVC or sklearn.svm.NuSVC, fitted
     data : array (n, d), optional
-        Reference data (raw features). With several classes and ``beta=None`` it sets the
-        soft-min stiffness β = 1 / mean_n |max_c f_c(x_n)|.
+        Reference data (raw features), typically the training data. RBF kernel: its mean μ
+        is the reference point of the duel rule (:class:`lrp.rules.neon.DuelTaylor`), so a
+        feature's relevance is measured against the data mean; without data the mean of the
+        support vectors is used (with a warning). With several classes and ``beta=None`` it
+        also sets the soft-min stiffness β = 1 / mean_n |max_c f_c(x_n)|.
     preprocessing : AffinePreprocessing, optional
         x' = A x + c applied before the estimator (from a Pipeline); folded into the first op
         so that relevance lands on the raw features.
@@ -241,8 +269,10 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
         Input ``x`` (N, d); output ``rivals`` (N, n_classes), f_c = min_{j≠c} g_cj, where g_cj
         is the duel value described in ``graph.meta["duel_value"]``. ``argmax`` is the
         predicted class (see the module notes on one-vs-one vote cycles). RBF nodes:
-        ``distance`` → ``duels`` → ``rivals``; linear: ``duels`` → ``rivals``; polynomial:
-        ``kernel`` → ``power`` → ``duels`` → ``rivals``.
+        ``distance`` → ``duels`` (which also reads ``x``, for its rule) → ``rivals``; linear:
+        ``duels`` → ``rivals``; polynomial: ``kernel`` → ``power`` → ``duels`` → ``rivals``.
+        ``meta["reference_point"]`` (RBF) is μ and ``meta["reference_source"]`` says where it
+        came from.
 
     Notes
     -----
@@ -251,6 +281,12 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
     flip them), zero coefficients dropped, and the intercept b a virtual unit with zero distance
     and α = |b|. As a network, g/γ = smin_{j∈S⁻} smax_{i∈S⁺} (z_j − z_i); the pair units are
     never materialized (Bley, Kauffmann et al., arXiv:2508.03913, 2025).
+
+    RBF rules: ``RivalSoftMin`` splits f_c over the duels, then by default
+    :class:`lrp.rules.neon.DuelTaylor` expands the duels around a root found from μ (gradient
+    at the midpoint (x + μ)/2 times x − root; Σ_i R_i = f_c exactly). The midpoint rule on
+    the pair units (``DuelMidpoint``, Bley et al.'s construction, not conservative) stays
+    available: ``lrp.explain(graph, x, composite=lrp.rules.DuelMidpoint())``.
     """
     d_in = _check_estimator(estimator, preprocessing)
     if beta is not None:
@@ -261,7 +297,7 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
     duels = svc_duels(estimator)
     graph = Graph()
     graph.add_input("x", (d_in,))
-    last = _BUILDERS[kernel](graph, estimator, sv, duels, preprocessing)
+    last = _BUILDERS[kernel](graph, estimator, sv, duels, preprocessing, data)
     pairs = torch.as_tensor([[a, b] for a, b, *_ in duels], dtype=torch.long)
     rivals = RivalMin(pairs, len(estimator.classes_), 1.0 if beta is None else beta)
     graph.add_node("rivals", rivals, [last])
@@ -274,7 +310,10 @@ def neuralize_svc(estimator, data=None, *, preprocessing=None, beta=None):
         gamma=float(getattr(estimator, "_gamma", np.nan)), duel_value=_MEANING[kernel],
         reference="Bley, Kauffmann et al., arXiv:2508.03913 (2025)",
         output_labels=np.array(estimator.classes_),
-        conserves=kernel == "linear",     # root points on the hyperplanes: exact
+        reference_point=(graph["duels"].op.reference.numpy().copy() if kernel == "rbf"
+                         else None),
+        # linear: root points on the hyperplanes; rbf: DuelTaylor's root of the secant plane
+        conserves=kernel in ("linear", "rbf"),
         explained=("f_c = min over rivals j of the duel g_cj (g_ba = −g_ab): class c against its "
                    "strongest rival; f_c > 0 iff c wins every one-vs-one duel; two classes: "
                    "[−g, g] with g of the sign of decision_function"))

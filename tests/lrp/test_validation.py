@@ -167,7 +167,7 @@ PLAIN = [
     rules.SoftMinRedistribution(math.inf), rules.SoftMinRedistribution(2.5), rules.Midpoint(),
     rules.Midpoint(math.inf), rules.RivalSoftMin(), rules.RivalSoftMin(0.01),
     rules.DuelMidpoint(), rules.DuelMidpoint(0.1, chunk=1024), rules.RootRule(),
-    rules.RootRule(0.0),
+    rules.RootRule(0.0), rules.DuelTaylor(), rules.DuelTaylor(at="input", stabilizer=1e-9),
 ]
 
 
