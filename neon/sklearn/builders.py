@@ -5,7 +5,10 @@
 * :func:`distance_pool_graph` — x → distance → soft-min pool (one-class SVM, KDE);
 * :func:`start_graph`, :func:`add_first_linear`, :func:`finish_graph` — the skeleton of the
   linear-model and MLP networks;
-* :func:`input_width` — the raw input width behind preprocessing.
+* :func:`input_width` — the raw input width behind preprocessing;
+* :func:`resolve_root`, :func:`linear_roots` — the reference points of the linear models' and
+  MLPs' first ``Linear`` (:class:`~neon.ops.RootedLinear`), and the
+  :class:`ReferenceDataWarning` without reference data.
 
 ``data`` is always in the graph's input space, i.e. raw features: a neuralizer that needs
 reference data in its estimator's own space applies ``preprocessing.transform(data)``.
@@ -13,16 +16,153 @@ reference data in its estimator's own space applies ``preprocessing.transform(da
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
 from ..graph import Graph
-from ..ops import Linear, SoftMin, SquaredDistance
-from .preprocessing import AffinePreprocessing, add_preprocessing_nodes, fold_into_linear
+from ..ops import Linear, RootedLinear, SoftMin, SquaredDistance
+from .preprocessing import (
+    AffinePreprocessing,
+    add_preprocessing_nodes,
+    chain_preprocessing,
+    fold_into_linear,
+)
 from .validation import as_tensor, check_data
 
 __all__ = ["input_width", "fold_distance", "distance_pool_graph", "all_outputs",
-           "start_graph", "add_first_linear", "finish_graph", "declare_estimator"]
+           "start_graph", "add_first_linear", "finish_graph", "declare_estimator",
+           "ROOTS", "ReferenceDataWarning", "resolve_root", "linear_roots"]
+
+ROOTS = ("nearest", "equal", "origin")
+
+
+class ReferenceDataWarning(UserWarning):
+    """A linear model or MLP was neuralized without reference data, so its relevance is
+    measured against x' = 0 (raw features: the origin), not against the data.
+
+    Issued once per process and estimator class (the first ``LogisticRegression`` neuralized
+    without data warns, the next ones do not; an ``MLPClassifier`` then warns once more).
+    ``neon.neuralize(model, X_train)`` removes the cause; ``root="origin"`` asks for the old
+    behaviour without the warning.
+    """
+
+
+_WARNED: set = set()     # estimator classes already warned about (once per process)
+
+
+def resolve_root(root, data, estimator, default: str) -> str:
+    """The reference-point policy of a linear model's or MLP's first layer, validated.
+
+    Parameters
+    ----------
+    root : {None, "nearest", "equal", "origin"}
+        ``"nearest"`` and ``"equal"``: a root on each unit's hyperplane chosen from the mean
+        of ``data`` (:func:`linear_roots`; need ``data``). ``"origin"``: the plain ``Linear``
+        with LRP-ε, relevance measured against x' = 0 (the behaviour before reference data).
+        ``None``: ``default`` when ``data`` is given, else ``"origin"`` with a one-time
+        :class:`ReferenceDataWarning`.
+    data : ndarray or None
+        The reference data (already validated).
+    estimator : fitted estimator
+        Named in the messages.
+    default : {"nearest", "equal"}
+        The estimator family's choice (docs/neon.md, "Already-neural and linear").
+
+    Returns
+    -------
+    str
+        One of ``ROOTS``.
+    """
+    name = type(estimator).__name__
+    if root is not None and not (isinstance(root, str) and root in ROOTS):
+        raise ValueError(
+            f"root must be None, 'nearest', 'equal' or 'origin', got {root!r}: 'nearest' roots "
+            "every unit at the point of its hyperplane nearest to the reference data's mean, "
+            "'equal' at the point reached by shifting every feature's contribution equally, "
+            "'origin' measures relevance against x = 0 (no reference data)")
+    if root in ("nearest", "equal") and data is None:
+        raise ValueError(f"root={root!r} needs reference data: neon.neuralize(model, X_train) "
+                         f"with X_train in the {name}'s raw input space")
+    if root is not None:
+        return root
+    if data is not None:
+        return default
+    if name not in _WARNED:
+        _WARNED.add(name)
+        warnings.warn(
+            f"{name} neuralized without reference data: the relevance of its first layer is "
+            "measured against x' = 0 (R_i = w_i x'_i for a linear model), which on raw "
+            "(unscaled, offset) features says little about which features matter. Pass the "
+            "training data, neon.neuralize(model, X_train), to root every unit on its "
+            "hyperplane from the data mean, or root='origin' to keep this behaviour without "
+            "the warning (shown once per estimator class).", ReferenceDataWarning,
+            stacklevel=_outside_neon())
+    return "origin"
+
+
+def _outside_neon() -> int:
+    """The ``stacklevel`` of the first caller outside the neon package."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "neon":
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_SUPPORT = 1e-12     # |w_ki| ≤ this × max_i |w_ki|: feature i outside unit k's support
+
+
+def linear_roots(weight, bias, mean, kind: str = "nearest") -> np.ndarray:
+    """Per unit, a point of its hyperplane chosen from ``mean``: the deep-Taylor root.
+
+    With μ the mean and z_k(μ) = w_k·μ + b_k:
+
+    * ``"nearest"``: the point of the hyperplane nearest to μ,
+      m_k = μ − z_k(μ) w_k / ‖w_k‖², so w_ki (x_i − m_ki) = w_ki (x_i − μ_i) + z_k(μ) w_ki²/‖w_k‖²;
+    * ``"equal"``: the point reached from μ by shifting every feature's contribution by the same
+      amount, m_ki = μ_i − z_k(μ) / (d_k w_ki) on the d_k features with w_ki ≠ 0 (m_ki = μ_i
+      off them), so w_ki (x_i − m_ki) = w_ki (x_i − μ_i) + z_k(μ)/d_k. It is the hyperplane's
+      point nearest to μ in the metric Σ_i (w_ki δ_i)², so it does not change when a feature
+      is rescaled (a change of units), which the Euclidean ``"nearest"`` does.
+
+    Both satisfy w_k·m_k + b_k = 0, so z_k(x) = w_k·(x − m_k) exactly and
+    R_i = w_ki (x_i − m_ki) conserves z_k (:class:`lrp.rules.RootRule`). A unit with w_k = 0 (a
+    constant) has no root: it gets m_k = μ and its constant b_k stays unexplained. Weights
+    below 1e-12 of the unit's largest count as 0 for ``"equal"`` (no share, no huge m_ki).
+    Reference: Montavon et al., "Explaining nonlinear classification decisions with deep
+    Taylor decomposition", Pattern Recognition 65, 2017 (roots of linear units).
+
+    Parameters
+    ----------
+    weight : ndarray of shape (k, d)
+    bias : ndarray of shape (k,)
+    mean : ndarray of shape (d,)
+        μ, the reference data's mean in the space the units read.
+    kind : {"nearest", "equal"}
+
+    Returns
+    -------
+    ndarray of shape (k, d)
+    """
+    if kind not in ("nearest", "equal"):
+        raise ValueError(f"kind must be 'nearest' or 'equal', got {kind!r}")
+    weight = np.asarray(weight, dtype=np.float64)
+    bias = np.asarray(bias, dtype=np.float64)
+    mean = np.asarray(mean, dtype=np.float64)
+    value = weight @ mean + bias                                    # z_k(μ)
+    if kind == "nearest":
+        norm = np.einsum("kd,kd->k", weight, weight)
+        step = np.divide(value, norm, out=np.zeros_like(value), where=norm > 0)
+        return mean[None, :] - step[:, None] * weight
+    big = np.abs(weight).max(1, keepdims=True)
+    support = (np.abs(weight) > _SUPPORT * big) & (big > 0)
+    count = support.sum(1, keepdims=True)
+    share = np.divide(value[:, None], count, out=np.zeros((len(value), 1)), where=count > 0)
+    shift = np.divide(share, weight, out=np.zeros_like(weight), where=support)
+    return mean[None, :] - shift
 
 
 def input_width(n_features: int, preprocessing, estimator_name: str = "the estimator") -> int:
@@ -135,13 +275,15 @@ def start_graph(estimator, data, preprocessing, n_features: int):
     graph : Graph
     source : str
         The node the estimator's first op reads (the input ``x``).
+    data : ndarray of shape (n, d_in), float64, or None
+        The validated reference data.
     """
     d_in = input_width(n_features, preprocessing, type(estimator).__name__)
     if data is not None:
-        check_data(data, d_in, name="data")
+        data = check_data(data, d_in, name="data")
     graph = Graph()
     graph.add_input("x", (d_in,))
-    return graph, "x"
+    return graph, "x", data
 
 
 def declare_estimator(graph, estimator, preprocessing, *, explained: str, output_labels=None,
@@ -177,12 +319,33 @@ def finish_graph(graph, estimator, preprocessing, output: str, **declarations):
     return declare_estimator(graph, estimator, preprocessing, **declarations)
 
 
-def add_first_linear(graph, source, name, weight, bias, preprocessing, fold: bool, **meta):
+def _split_at_dense(preprocessing):
+    """(per-feature steps before the first dense step, the rest), each composed or None."""
+    if preprocessing is None:
+        return None, None
+    pieces = preprocessing.pieces()
+    first = next((k for k, p in enumerate(pieces) if not p.is_diagonal), len(pieces))
+    return chain_preprocessing(pieces[:first]), chain_preprocessing(pieces[first:])
+
+
+def add_first_linear(graph, source, name, weight, bias, preprocessing, fold: bool, *,
+                     data=None, root: str = "nearest", **meta):
     """Add the estimator's first ``Linear`` op z = W x' + b, after the preprocessing nodes.
 
-    With ``fold=True`` the preprocessing is folded in instead: z = (W A) x + (W c + b), one op
-    on raw features (relevance then measured against x = 0 by LRP-0/ε). Reference: docs/neon.md,
-    "Pipelines and preprocessing".
+    Without ``data`` the op is a plain ``Linear`` behind one node per preprocessing step
+    (LRP-ε: relevance measured against x' = 0); with ``fold=True`` the preprocessing is folded
+    in instead, z = (W A) x + (W c + b), one op on raw features (relevance against x = 0).
+
+    With ``data`` the op is a :class:`~neon.ops.RootedLinear`: unit k gets the root m_k of
+    :func:`linear_roots` (``root``: "nearest" or "equal") from the mean μ_u of ``data`` in the
+    space u the op reads, so its default rule gives R_i = Σ_k w_ki (u_i − m_ki) / z_k · R_k.
+    u is x' behind the per-feature steps (kept as nodes, rule Pass); a dense step (PCA) and
+    every step after it are folded into the op, because the ε rule of a dense node would
+    split a rooted unit's relevance in proportion to (x − μ)_i A_ki / z_k, which measured
+    less faithful than the folded root (docs/neon.md, "Already-neural and linear"). With
+    ``fold=True`` everything is folded and u = x. Reference: Montavon et al., "Explaining
+    nonlinear classification decisions with deep Taylor decomposition", Pattern Recognition
+    2017.
 
     Parameters
     ----------
@@ -194,6 +357,10 @@ def add_first_linear(graph, source, name, weight, bias, preprocessing, fold: boo
     weight, bias : ndarray of shapes (k, d) and (k,)
     preprocessing : AffinePreprocessing or None
     fold : bool
+    data : ndarray of shape (n, d_raw), optional
+        Reference data in raw-feature space (validated); gives the roots.
+    root : {"nearest", "equal"}
+        Which root of each unit's hyperplane (:func:`linear_roots`).
     **meta
         Node meta.
 
@@ -202,8 +369,19 @@ def add_first_linear(graph, source, name, weight, bias, preprocessing, fold: boo
     str
         The Linear node's name.
     """
-    if fold:
-        weight, bias = fold_into_linear(weight, bias, preprocessing)
-    else:
-        source = add_preprocessing_nodes(graph, preprocessing, source)
-    return graph.add_node(name, Linear(as_tensor(weight), as_tensor(bias)), [source], **meta)
+    if data is None:
+        if fold:
+            weight, bias = fold_into_linear(weight, bias, preprocessing)
+        else:
+            source = add_preprocessing_nodes(graph, preprocessing, source)
+        return graph.add_node(name, Linear(as_tensor(weight), as_tensor(bias)), [source],
+                              **meta)
+    nodes, folded = (None, preprocessing) if fold else _split_at_dense(preprocessing)
+    source = add_preprocessing_nodes(graph, nodes, source)
+    weight, bias = fold_into_linear(weight, bias, folded)
+    mean = np.asarray(data, dtype=np.float64).mean(0)
+    if nodes is not None:
+        mean = nodes.transform(mean[None, :])[0]                   # μ_u = A μ + c
+    roots = linear_roots(weight, bias, mean, root)
+    op = RootedLinear(as_tensor(weight), as_tensor(bias), as_tensor(roots))
+    return graph.add_node(name, op, [source], **meta)

@@ -12,16 +12,40 @@ LRP explains logits):
 * MLPRegressor (identity): the (N, n_outputs) prediction; by default every output is explained;
   with ``loss="poisson"`` (``out_activation_`` exp) the log of the prediction.
 
-Every hidden activation gets the Pass rule and every ``Linear`` ε by default, so standard LRP
-composites (EpsilonPlusFlat, …) apply. Reference: Montavon et al., "Layer-wise relevance
-propagation: an overview", in Explainable AI, LNCS 11700, Springer 2019.
+Every hidden activation gets the Pass rule and every later ``Linear`` ε by default, so
+standard LRP composites (EpsilonPlusFlat, …) apply (they select ``dense1`` as a linear layer
+too and then replace its rule).
+
+The first layer and reference data. Given ``neon.neuralize(model, X_train)``, ``dense1`` is a
+:class:`~neon.ops.RootedLinear`: hidden unit k, z_k(u) = w_k·u + b_k on the features u it
+reads, gets the root m_k = μ − z_k(μ)/(d_k w_k) (elementwise on its d_k nonzero weights;
+``root="equal"``, :func:`~neon.sklearn.builders.linear_roots`) from the data mean μ, and
+:class:`lrp.rules.RootRule` hands the relevance R_k arriving at z_k on as
+R_i = Σ_k [w_ki (u_i − μ_i) + z_k(μ)/d_k] R_k / z_k: relevance relative to the data, with the
+first layer conserving exactly (Σ_i R_i = Σ_k R_k; the later ε layers still absorb the
+biases' shares, so the graph does not declare ``conserves``). Measured with the removal test
+on raw wine and breast-cancer features this ties gradient × (x − μ) and is far ahead of
+gradient × input, of the origin-relative ε rule (``root="origin"``, also what you get without
+data, with a one-time :class:`~neon.sklearn.builders.ReferenceDataWarning`), of
+``root="nearest"`` (m_k = μ − z_k(μ) w_k/‖w_k‖², which ranks raw features by w_ki²) and of
+z^B with the data's box (docs/neon.md, "Already-neural and linear").
+
+References: Montavon et al., "Layer-wise relevance propagation: an overview", in Explainable
+AI, LNCS 11700, Springer 2019; Montavon et al., "Explaining nonlinear classification decisions
+with deep Taylor decomposition", Pattern Recognition 65, 2017.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .builders import add_first_linear, all_outputs, finish_graph, start_graph
+from .builders import (
+    add_first_linear,
+    all_outputs,
+    finish_graph,
+    resolve_root,
+    start_graph,
+)
 from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import as_tensor, check_fitted
 
@@ -113,7 +137,8 @@ def mlp_reference(estimator, X) -> Expected:
 
 
 @register_neuralizer("MLPClassifier", "MLPRegressor", reference=mlp_reference)
-def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessing: bool = False):
+def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessing: bool = False,
+                  root=None):
     """Neuralize a fitted MLPClassifier or MLPRegressor.
 
     Parameters
@@ -121,12 +146,17 @@ def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessin
     estimator : MLPClassifier or MLPRegressor
         Fitted (``coefs_``, ``intercepts_``, ``activation``, ``out_activation_``).
     data : array-like of shape (n, d), optional
-        Only validated.
+        Reference data in raw-feature space (the training data): its mean roots ``dense1``.
+        Without it, LRP-ε from x' = 0 and a one-time
+        :class:`~neon.sklearn.builders.ReferenceDataWarning`.
     preprocessing : AffinePreprocessing, optional
-        Pipeline preprocessing x' = A x + c; its steps become nodes before ``dense1``
-        (see :mod:`neon.sklearn.preprocessing`).
+        Pipeline preprocessing x' = A x + c; its per-feature steps become nodes before
+        ``dense1`` (see :mod:`neon.sklearn.preprocessing`); with reference data a dense step
+        (PCA) and those after it are folded into ``dense1``.
     fold_preprocessing : bool
-        Fold the preprocessing into ``dense1`` instead.
+        Fold all the preprocessing into ``dense1`` instead.
+    root : {None, "equal", "nearest", "origin"}
+        ``None``: ``"equal"`` with ``data``, ``"origin"`` without; see the module notes.
 
     Returns
     -------
@@ -137,8 +167,13 @@ def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessin
     Notes
     -----
     a_0 = x', a_l = g(W_l a_{l−1} + b_l) for l < L, z = W_L a_{L−1} + b_L. With LRP-0 and zero
-    biases on a ReLU network the relevance equals gradient × input. Reference: Montavon et
-    al., Explainable AI, LNCS 11700, 2019.
+    biases on a ReLU network the relevance equals gradient × input. Rooted ``dense1``
+    (default with data): R_i = Σ_k w_ki (x'_i − m_ki) / z_k · R_k, with the roots of the module
+    notes; for one ReLU hidden layer (output weights v) and ε → 0 this is gradient × (x − μ)
+    plus, for every active unit k, an equal share v_k z_k(μ)/d_k on each of its d_k features.
+    ``meta`` ``root`` says which roots were used.
+    References: Montavon et al., Explainable AI, LNCS 11700, 2019; Montavon et al., Pattern
+    Recognition 2017.
     """
     from ..ops import Linear
 
@@ -147,16 +182,20 @@ def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessin
     last_w, last_b, meta = _output(estimator, *layers[-1])
     layers[-1] = (last_w, last_b)
     act = estimator.activation
-    graph, source = start_graph(estimator, data, preprocessing, layers[0][0].shape[1])
+    _activation_op(act, estimator)              # refuse an unsupported activation first
+    graph, source, data = start_graph(estimator, data, preprocessing, layers[0][0].shape[1])
+    root = resolve_root(root, data, estimator, "equal")
     for i, (weight, bias) in enumerate(layers, start=1):
         name = f"dense{i}"
         if i == 1:
             source = add_first_linear(graph, source, name, weight, bias, preprocessing,
-                                      fold_preprocessing, role="layer")
+                                      fold_preprocessing,
+                                      data=None if root == "origin" else data, root=root,
+                                      role="layer")
         else:
             source = graph.add_node(name, Linear(as_tensor(weight), as_tensor(bias)), [source],
                                     role="layer")
         op = _activation_op(act, estimator) if i < len(layers) else None
         if op is not None:
             source = graph.add_node(f"{act}{i}", op, [source], role="activation")
-    return finish_graph(graph, estimator, preprocessing, source, **meta)
+    return finish_graph(graph, estimator, preprocessing, source, root=root, **meta)

@@ -12,7 +12,9 @@
    the graph reads the user's raw features and relevance lands on them.
 
 ``data`` is passed on unchanged, in raw-feature space (the graph's input space); a neuralizer
-that needs it in its own space applies ``preprocessing.transform(data)``.
+that needs it in its own space applies ``preprocessing.transform(data)``. Linear models and
+MLPs root their first layer from its mean (``neon.neuralize(pipeline, X_train)``; the
+``root=`` option passes through, see :mod:`neon.sklearn.linear`).
 Reference: Kauffmann et al., "From clustering to cluster explanations via neural networks",
 IEEE TNNLS 2022 (neuralizing preprocessing with the model).
 """
@@ -94,12 +96,13 @@ def neuralize_pipeline(pipeline, data=None, *, preprocessing=None, **options):
         ``with_centering``/``with_scaling``), PCA (``whiten`` too), 'passthrough'.
         Final step: any estimator with a registered neuralizer.
     data : array-like of shape (n, d_raw), optional
-        Reference data in raw-feature space, passed on to the final neuralizer.
+        Reference data in raw-feature space, passed on to the final neuralizer (linear models
+        and MLPs place their roots from its mean; without it they warn once).
     preprocessing : AffinePreprocessing, optional
         Preprocessing that comes before this pipeline (when it is nested in another).
     **options
-        Passed on to the final estimator's neuralizer (e.g. ``fold_preprocessing=True`` for
-        linear models and MLPs).
+        Passed on to the final estimator's neuralizer (e.g. ``fold_preprocessing=True`` or
+        ``root="origin"`` for linear models and MLPs).
 
     Returns
     -------

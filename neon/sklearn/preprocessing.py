@@ -25,6 +25,12 @@ component k, which the PCA node then splits proportionally to (x − μ)_i (DP)_
 ``fold_preprocessing=True`` (linear models and MLPs) folds the whole map into the first
 ``Linear`` instead: one op on raw features, relevance measured against x = 0.
 
+With reference data (``neon.neuralize(pipeline, X_train)``) the first layer of a linear model
+or MLP is rooted on the data instead (:func:`neon.sklearn.builders.add_first_linear`): the
+per-feature steps stay nodes as above, but the root of each unit replaces their root −t/s,
+and a PCA step (with the steps after it) is folded into the rooted layer rather than kept as
+the centring and ``Linear`` nodes described here.
+
 scikit-learn is imported only inside functions.
 """
 

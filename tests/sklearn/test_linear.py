@@ -1,7 +1,10 @@
 """Linear classifiers and regressors as one Linear op (docs/neon.md, "Already-neural and linear").
 
 Expected values come from scikit-learn (decision_function, predict, predict_proba) or from
-numpy formulas on the fitted coef_/intercept_, never from the code under test.
+numpy formulas on the fitted coef_/intercept_, never from the code under test. The
+equivalence tests neuralize with reference data (the rooted op, the default) and without
+(``root="origin"``, the plain Linear); the LRP tests here are of the origin-relative rule
+(``root="origin"``); the rooted relevance is tested in test_roots.py.
 """
 
 from __future__ import annotations
@@ -92,25 +95,25 @@ def _record(key, actual, expected):
 def test_classifier_reproduces_decision_function_and_predict(name, data):
     X, _ = dataset(data)
     est = fitted(name, data)
-    graph = neon.neuralize(est)
-    out = graph(X)
-    df = est.decision_function(X)
-    if len(est.classes_) == 2:
-        assert out.shape == (len(X), 2)
-        assert _record((name, "decision"), out[:, 1], df) < TOL
-        assert _record((name, "decision"), out[:, 0], -df) < TOL
-    else:
-        assert out.shape == (len(X), len(est.classes_))
-        assert _record((name, "decision"), out, df) < TOL
-    assert np.array_equal(est.classes_[out.argmax(1)], est.predict(X))
-    assert graph.dtype == torch.float64
+    for graph in (neon.neuralize(est, X), neon.neuralize(est, root="origin")):
+        out = graph(X)
+        df = est.decision_function(X)
+        if len(est.classes_) == 2:
+            assert out.shape == (len(X), 2)
+            assert _record((name, "decision"), out[:, 1], df) < TOL
+            assert _record((name, "decision"), out[:, 0], -df) < TOL
+        else:
+            assert out.shape == (len(X), len(est.classes_))
+            assert _record((name, "decision"), out, df) < TOL
+        assert np.array_equal(est.classes_[out.argmax(1)], est.predict(X))
+        assert graph.dtype == torch.float64
 
 
 @pytest.mark.parametrize("data", CLASSIFICATION_SETS)
 def test_logistic_regression_probabilities(data):
     X, _ = dataset(data)
     est = fitted("LogisticRegression", data)
-    out = neon.neuralize(est)(X)
+    out = neon.neuralize(est, X)(X)
     if len(est.classes_) == 2:
         proba1 = 1.0 / (1.0 + np.exp(-out[:, 1]))
         proba = np.stack([1.0 - proba1, proba1], 1)
@@ -123,7 +126,7 @@ def test_logistic_regression_probabilities(data):
 def test_sgd_log_loss_binary_probabilities():
     X, _ = dataset("breast_cancer")
     est = fitted("SGDClassifier-log", "breast_cancer")
-    graph = neon.neuralize(est)
+    graph = neon.neuralize(est, X)
     proba1 = 1.0 / (1.0 + np.exp(-graph(X)[:, 1]))
     assert np.abs(proba1 - est.predict_proba(X)[:, 1]).max() < 1e-12
     assert graph.meta["link"] == "logistic of column 1"
@@ -156,9 +159,10 @@ def regression_data(name):
 def test_regressor_reproduces_predict(name, data):
     X, y = regression_data(data)
     est = REGRESSORS[name]().fit(X, y)
-    out = neon.neuralize(est)(X)
-    assert out.shape == (len(X), 1)
-    assert _record((name, "predict"), out[:, 0], est.predict(X)) < TOL
+    for graph in (neon.neuralize(est, X), neon.neuralize(est, root="origin")):
+        out = graph(X)
+        assert out.shape == (len(X), 1)
+        assert _record((name, "predict"), out[:, 0], est.predict(X)) < TOL
 
 
 @pytest.mark.parametrize("make", [lm.LinearRegression, lm.Ridge, lambda: lm.Lasso(alpha=0.01)])
@@ -166,7 +170,7 @@ def test_multi_target_regressor(make):
     X, y = regression_data("random")
     Y = np.stack([y, -2 * y + X[:, 0]], 1)
     est = make().fit(X, Y)
-    graph = neon.neuralize(est)
+    graph = neon.neuralize(est, root="origin")
     out = graph(X)
     assert out.shape == (len(X), 2)
     assert _record(("multi-target", "predict"), out, est.predict(X)) < TOL
@@ -189,9 +193,10 @@ def test_registered_names_are_listed():
 def test_meta_and_summary():
     X, _ = dataset("iris")
     est = fitted("LogisticRegression", "iris")
-    graph = neon.neuralize(est)
+    graph = neon.neuralize(est, X)
     assert graph.source is est
     assert graph.meta["task"] == "classification"
+    assert graph.meta["root"] == "nearest" and graph.conserves
     assert list(graph.output_labels) == list(est.classes_)
     assert graph.meta["link"] == "softmax"
     assert "linear" in graph.summary()
@@ -203,7 +208,7 @@ def test_meta_and_summary():
 def test_lrp0_bias_free_classifier_is_w_times_x_and_conserves(data):
     X, y = dataset(data)
     est = lm.LogisticRegression(fit_intercept=False, max_iter=300).fit(X, y)
-    graph = neon.neuralize(est)
+    graph = neon.neuralize(est, root="origin")
     expl = lrp.explain(graph, X, composite=lrp.EpsilonOnly(0.0), return_all=True)
     R = expl.relevance
     pred = np.searchsorted(est.classes_, est.predict(X))
@@ -221,7 +226,7 @@ def test_lrp0_bias_free_classifier_is_w_times_x_and_conserves(data):
 def test_lrp0_bias_free_regressor_is_w_times_x():
     X, y = regression_data("random")
     est = lm.Ridge(fit_intercept=False).fit(X, y)
-    R = lrp.explain(neon.neuralize(est), X, composite=lrp.EpsilonOnly(0.0))
+    R = lrp.explain(neon.neuralize(est, root="origin"), X, composite=lrp.EpsilonOnly(0.0))
     assert np.abs(R - X * est.coef_).max() < 1e-12
     assert np.abs(R.sum(1) - est.predict(X)).max() < 1e-12 * np.abs(est.predict(X)).max()
 
@@ -229,18 +234,19 @@ def test_lrp0_bias_free_regressor_is_w_times_x():
 def test_binary_default_target_explains_the_predicted_class():
     X, y = dataset("breast_cancer")
     est = lm.LogisticRegression(fit_intercept=False, max_iter=300).fit(X, y)
-    R = lrp.explain(neon.neuralize(est), X, composite=lrp.EpsilonOnly(0.0))
+    graph = neon.neuralize(est, root="origin")
+    R = lrp.explain(graph, X, composite=lrp.EpsilonOnly(0.0))
     # the predicted class's evidence |f| is positive for every sample
     f = est.decision_function(X)
     assert np.allclose(R.sum(1), np.abs(f), rtol=1e-10, atol=1e-12)
-    R0 = lrp.explain(neon.neuralize(est), X, target=0, composite=lrp.EpsilonOnly(0.0))
+    R0 = lrp.explain(graph, X, target=0, composite=lrp.EpsilonOnly(0.0))
     assert np.allclose(R0, -X * est.coef_[0], atol=1e-12)
 
 
 def test_epsilon_with_intercept_keeps_bias_share():
     X, y = dataset("wine")
     est = fitted("LogisticRegression", "wine")
-    expl = lrp.explain(neon.neuralize(est), X, return_all=True)  # default ε = 1e-6
+    expl = lrp.explain(neon.neuralize(est, root="origin"), X, return_all=True)  # ε = 1e-6
     pred = np.searchsorted(est.classes_, est.predict(X))
     f = est.decision_function(X)[np.arange(len(X)), pred]
     expected = X * est.coef_[pred] * (f / (f + 1e-6 * np.sign(f)))[:, None]

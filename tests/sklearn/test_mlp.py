@@ -1,7 +1,10 @@
 """MLPClassifier / MLPRegressor as Linear + activation layers.
 
 Expected values come from scikit-learn (predict, predict_proba) and from a numpy/torch
-forward pass written here from coefs_/intercepts_, never from the code under test.
+forward pass written here from coefs_/intercepts_, never from the code under test. Graphs are
+built with reference data (the rooted first layer, the default) unless a test is about the
+origin-relative ε rule (``root="origin"``); the rooted first layer is tested in
+test_roots.py.
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ CLASSIFIER_CASES += [("breast_cancer", "relu"), ("breast_cancer", "tanh"), ("dig
 def test_classifier_reproduces_predict_proba(data, activation):
     X, _ = dataset(data)
     est = fitted("classifier", data, activation)
-    graph = neon.neuralize(est)
+    graph = neon.neuralize(est, X)
     out = graph(X)
     z = logits(est, X)
     if len(est.classes_) == 2:
@@ -113,7 +116,7 @@ def test_classifier_reproduces_predict_proba(data, activation):
 def test_multilabel_classifier():
     X, Y = dataset("multilabel")
     est = fitted("classifier", "multilabel")
-    out = neon.neuralize(est)(X)
+    out = neon.neuralize(est, X)(X)
     assert out.shape == Y.shape
     assert np.abs(1 / (1 + np.exp(-out)) - est.predict_proba(X)).max() < 1e-12
     assert np.array_equal((out > 0).astype(int), est.predict(X))
@@ -124,7 +127,7 @@ def test_multilabel_classifier():
 def test_regressor_reproduces_predict(data, activation):
     X, _ = dataset(data)
     est = fitted("regressor", data, activation)
-    out = neon.neuralize(est)(X)
+    out = neon.neuralize(est, X)(X)
     pred = est.predict(X)
     assert _rel(out, pred.reshape(len(X), -1)) < TOL
 
@@ -135,7 +138,7 @@ def test_poisson_regressor_explains_the_log_prediction():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = MLPRegressor(hidden_layer_sizes=(6,), loss="poisson", max_iter=100,
                            random_state=0).fit(X, np.exp(y[:, 0]))
-    graph = neon.neuralize(est)
+    graph = neon.neuralize(est, X)
     assert _rel(np.exp(graph(X)[:, 0]), est.predict(X)) < TOL
     assert graph.meta["link"] == "exp"
 
@@ -143,7 +146,7 @@ def test_poisson_regressor_explains_the_log_prediction():
 def test_single_hidden_layer_and_node_names():
     X, _ = dataset("iris")
     est = fitted("classifier", "iris", "tanh", (5,))
-    graph = neon.neuralize(est)
+    graph = neon.neuralize(est, X)
     assert [n.name for n in graph.nodes] == ["dense1", "tanh1", "dense2"]
     assert np.abs(_softmax(graph(X)) - est.predict_proba(X)).max() < 1e-12
 
@@ -172,7 +175,7 @@ def _gradient_times_input(est, X, target):
 def test_lrp0_on_zero_bias_relu_mlp_is_gradient_times_input(data):
     X, _ = dataset(data)
     est = _zero_bias(fitted("classifier", data))
-    graph = neon.neuralize(est)
+    graph = neon.neuralize(est, root="origin")
     pred = np.searchsorted(est.classes_, est.predict(X))
     R = lrp.explain(graph, X, composite=lrp.EpsilonOnly(0.0))
     expected, z = _gradient_times_input(est, X, pred)
@@ -196,7 +199,7 @@ COMPOSITES = {
                                              ("iris", "tanh"), ("random2", "logistic")])
 def test_standard_composites_give_finite_relevance(data, activation, composite):
     X, _ = dataset(data)
-    graph = neon.neuralize(fitted("classifier", data, activation))
+    graph = neon.neuralize(fitted("classifier", data, activation), X)
     expl = lrp.explain(graph, X, composite=COMPOSITES[composite](), return_all=True)
     assert expl.relevance.shape == X.shape
     assert np.isfinite(expl.relevance).all()
@@ -206,7 +209,7 @@ def test_standard_composites_give_finite_relevance(data, activation, composite):
 
 def test_flat_on_first_layer_spreads_evenly():
     X, _ = dataset("wine")
-    graph = neon.neuralize(fitted("classifier", "wine"))
+    graph = neon.neuralize(fitted("classifier", "wine"), X)
     expl = lrp.explain(graph, X, composite=lrp.EpsilonPlusFlat(), return_all=True)
     first = expl.nodes["dense1"].sum(1)  # relevance arriving at the first layer's output
     expected = np.repeat((np.asarray(first) / X.shape[1])[:, None], X.shape[1], 1)
@@ -216,7 +219,7 @@ def test_flat_on_first_layer_spreads_evenly():
 def test_regressor_default_target_explains_every_output():
     X, _ = dataset("regression")
     est = _zero_bias(fitted("regressor", "regression"))
-    graph = neon.neuralize(est)
+    graph = neon.neuralize(est, root="origin")
     R = lrp.explain(graph, X, composite=lrp.EpsilonOnly(0.0))
     assert np.allclose(R.sum(1), est.predict(X).sum(1), rtol=1e-9, atol=1e-10)
     R1 = lrp.explain(graph, X, target=1, composite=lrp.EpsilonOnly(0.0))

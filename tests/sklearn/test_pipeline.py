@@ -3,7 +3,10 @@
 docs/neon.md test 3: a Pipeline gives each raw feature the relevance its scaled value gets from the
 bare estimator on the scaled data (a shifting scaler must not turn w_i(s_i x_i + t_i) into
 w_i s_i x_i). Expected values come from scikit-learn (transform, decision_function, predict)
-and numpy formulas on fitted attributes, never from the code under test.
+and numpy formulas on fitted attributes, never from the code under test. The LRP-0 tests of
+linear models and MLPs are of the origin-relative rule (``root="origin"``, what a graph built
+without reference data does); their rooted relevance with reference data is tested here for
+test 3 and in test_roots.py.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ def test_scaled_linear_pipeline_gives_raw_features_the_scaled_relevance(scalers,
     X, _ = dataset(data)
     pipe = fit(make_pipeline(*SCALERS[scalers](), LogisticRegression(max_iter=60)), data)
     clf, scaled = pipe[-1], pipe[:-1].transform(X)
-    graph = neon.neuralize(pipe)
+    graph = neon.neuralize(pipe, root="origin")
     out = graph(X)
     # equivalence with the pipeline
     df = pipe.decision_function(X)
@@ -118,18 +121,29 @@ def test_scaled_linear_pipeline_gives_raw_features_the_scaled_relevance(scalers,
     expected = scaled * _class_weights(clf, pred)
     assert np.abs(R - expected).max() < 1e-9 * np.abs(expected).max()
     # and the same as the bare estimator's graph on the scaled data (default composite too)
-    bare = neon.neuralize(clf)
+    bare = neon.neuralize(clf, root="origin")
     for composite in (LRP0, None):
         R_bare = lrp.explain(bare, scaled, composite=composite)
         R_pipe = lrp.explain(graph, X, composite=composite)
         assert np.abs(R_pipe - R_bare).max() < 1e-9 * np.abs(R_bare).max()
+    # rooted with reference data: the raw features get the relevance the bare estimator,
+    # rooted on the scaled data, gives the scaled features; it conserves f_c exactly
+    rooted = neon.neuralize(pipe, X)
+    assert np.abs(rooted(X) - ref).max() < 1e-10 * np.abs(ref).max()
+    R_pipe = lrp.explain(rooted, X)
+    R_bare = lrp.explain(neon.neuralize(clf, scaled), scaled)
+    assert np.abs(R_pipe - R_bare).max() < 1e-9 * np.abs(R_bare).max()
+    f = ref[np.arange(len(X)), pred] if ref.shape[1] > 2 else np.abs(df)
+    assert np.abs(R_pipe.sum(1) - f).max() < 1e-9 * np.abs(f).max()
 
 
 def test_scaler_nodes_are_named_after_the_steps():
     pipe = fit(make_pipeline(StandardScaler(), MinMaxScaler(), LogisticRegression()), "wine")
-    graph = neon.neuralize(pipe)
+    graph = neon.neuralize(pipe, root="origin")
     assert [n.name for n in graph.nodes] == ["standardscaler", "minmaxscaler", "linear"]
     assert [n.kind for n in graph.nodes] == ["elementwise_affine", "elementwise_affine", "linear"]
+    rooted = neon.neuralize(pipe, dataset("wine")[0])
+    assert [n.name for n in rooted.nodes] == ["standardscaler", "minmaxscaler", "linear"]
     assert graph.meta["pipeline"] is pipe
     assert graph.meta["preprocessing_steps"] == ("standardscaler", "minmaxscaler")
     assert graph.source is pipe
@@ -139,7 +153,7 @@ def test_scaler_nodes_are_named_after_the_steps():
 def test_folded_preprocessing_reproduces_and_measures_from_zero():
     X, _ = dataset("wine")
     pipe = fit(make_pipeline(StandardScaler(), LogisticRegression(max_iter=200)), "wine")
-    graph = neon.neuralize(pipe, fold_preprocessing=True)
+    graph = neon.neuralize(pipe, fold_preprocessing=True, root="origin")
     assert [n.name for n in graph.nodes] == ["linear"]
     assert np.abs(graph(X) - pipe.decision_function(X)).max() < 1e-10 * np.abs(
         pipe.decision_function(X)).max()
@@ -152,7 +166,7 @@ def test_folded_preprocessing_reproduces_and_measures_from_zero():
 def test_regressor_pipeline():
     X, y = datasets.load_diabetes(return_X_y=True)
     pipe = make_pipeline(RobustScaler(), StandardScaler(), Ridge()).fit(X, y)
-    graph = neon.neuralize(pipe)
+    graph = neon.neuralize(pipe, root="origin")
     assert np.abs(graph(X)[:, 0] - pipe.predict(X)).max() < 1e-10 * np.abs(pipe.predict(X)).max()
     R = lrp.explain(graph, X, composite=LRP0)
     assert np.allclose(R, pipe[:-1].transform(X) * pipe[-1].coef_, rtol=1e-9, atol=1e-12)
@@ -172,20 +186,22 @@ def mlp_pipeline(kind):
 def test_mlp_pipeline_reproduces_and_matches_bare_relevance(kind):
     X, _ = dataset("wine")
     pipe = mlp_pipeline(kind)
-    graph = neon.neuralize(pipe)
-    out = graph(X)
-    e = np.exp(out - out.max(1, keepdims=True))
-    assert np.abs(e / e.sum(1, keepdims=True) - pipe.predict_proba(X)).max() < 1e-12
-    assert np.array_equal(pipe.classes_[out.argmax(1)], pipe.predict(X))
-    if kind == "pca":
-        return
-    bare = neon.neuralize(pipe[-1])
     scaled = pipe[:-1].transform(X)
-    for composite in (None, lrp.EpsilonPlusFlat(), lrp.EpsilonOnly(0.1)):
-        R_bare = lrp.explain(bare, scaled, composite=composite)
-        R_pipe = lrp.explain(graph, X, composite=composite)
-        assert np.isfinite(R_pipe).all()
-        assert np.abs(R_pipe - R_bare).max() < 1e-9 * np.abs(R_bare).max()
+    for data in (None, X):      # origin-relative, and rooted on the data
+        graph = neon.neuralize(pipe, data, root="origin" if data is None else None)
+        out = graph(X)
+        e = np.exp(out - out.max(1, keepdims=True))
+        assert np.abs(e / e.sum(1, keepdims=True) - pipe.predict_proba(X)).max() < 1e-12
+        assert np.array_equal(pipe.classes_[out.argmax(1)], pipe.predict(X))
+        if kind == "pca":
+            continue
+        bare = (neon.neuralize(pipe[-1], root="origin") if data is None
+                else neon.neuralize(pipe[-1], scaled))
+        for composite in (None, lrp.EpsilonPlusFlat(), lrp.EpsilonOnly(0.1)):
+            R_bare = lrp.explain(bare, scaled, composite=composite)
+            R_pipe = lrp.explain(graph, X, composite=composite)
+            assert np.isfinite(R_pipe).all()
+            assert np.abs(R_pipe - R_bare).max() < 1e-9 * np.abs(R_bare).max()
 
 
 # ----------------------------------------------------------------------------- PCA
@@ -209,15 +225,20 @@ def pca_pipeline(steps):
 def test_pca_pipeline_reproduces_predictions(steps):
     X, _ = dataset("wine")
     pipe = pca_pipeline(steps)
-    graph = neon.neuralize(pipe)
-    out = graph(X)
     df = pipe.decision_function(X)
-    assert np.abs(out - df).max() < 1e-9 * np.abs(df).max()
-    e = np.exp(out - out.max(1, keepdims=True))
-    assert np.abs(e / e.sum(1, keepdims=True) - pipe.predict_proba(X)).max() < 1e-10
-    assert np.array_equal(pipe.classes_[out.argmax(1)], pipe.predict(X))
-    R = lrp.explain(graph, X)
-    assert R.shape == X.shape and np.isfinite(R).all()
+    for graph in (neon.neuralize(pipe, root="origin"), neon.neuralize(pipe, X)):
+        out = graph(X)
+        assert np.abs(out - df).max() < 1e-9 * np.abs(df).max()
+        e = np.exp(out - out.max(1, keepdims=True))
+        assert np.abs(e / e.sum(1, keepdims=True) - pipe.predict_proba(X)).max() < 1e-10
+        assert np.array_equal(pipe.classes_[out.argmax(1)], pipe.predict(X))
+        R = lrp.explain(graph, X)
+        assert R.shape == X.shape and np.isfinite(R).all()
+    # rooted, the PCA is folded into the linear node and Σ R = f_c exactly
+    pred = _pred_index(pipe, X)
+    f = df[np.arange(len(X)), pred]
+    assert np.abs(R.sum(1) - f).max() < 1e-9 * np.abs(f).max()
+    assert not any(n.name.startswith("pca") for n in graph.nodes)
 
 
 @pytest.mark.parametrize("steps", ["pca", "pca-whiten", "standard-pca", "standard-pca-whiten"])
@@ -233,7 +254,7 @@ def test_pca_reference_point_is_the_pca_mean(steps):
         A = A / np.sqrt(pca.explained_variance_)[:, None]
     pred = _pred_index(pipe, X)
     expected = (before - pca.mean_) * (clf.coef_[pred] @ A)
-    graph = neon.neuralize(pipe)
+    graph = neon.neuralize(pipe, root="origin")
     R = lrp.explain(graph, X, composite=LRP0)
     assert np.abs(R - expected).max() < 1e-8 * np.abs(expected).max()
     f = pipe.decision_function(X)[np.arange(len(X)), pred] - clf.intercept_[pred]
@@ -277,11 +298,14 @@ def test_plain_affine_preprocessing_given_directly(kind):
         pre = AffinePreprocessing(rng.normal(size=5), matrix=rng.normal(size=(5, 3)))
     Xp = pre.transform(X)
     clf = LogisticRegression().fit(Xp, (Xp[:, 0] > Xp[:, 1]).astype(int))
-    graph = neon.neuralize(clf, preprocessing=pre)
     df = clf.decision_function(Xp)
-    assert np.abs(graph(X)[:, 1] - df).max() < 1e-10 * np.abs(df).max()
-    R = lrp.explain(graph, X)
-    assert R.shape == X.shape and np.isfinite(R).all()
+    for data in (None, X):
+        graph = neon.neuralize(clf, data, preprocessing=pre,
+                               root="origin" if data is None else None)
+        assert np.abs(graph(X)[:, 1] - df).max() < 1e-10 * np.abs(df).max()
+        R = lrp.explain(graph, X)
+        assert R.shape == X.shape and np.isfinite(R).all()
+    assert np.abs(R.sum(1) - np.abs(df)).max() < 1e-9 * np.abs(df).max()   # rooted: exact
 
 
 def test_feature_names_from_a_data_frame():
@@ -292,7 +316,7 @@ def test_feature_names_from_a_data_frame():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pipe.fit(data.data, data.target)
     assert isinstance(data.data, pd.DataFrame)
-    graph = neon.neuralize(pipe)
+    graph = neon.neuralize(pipe, data.data)
     assert graph.feature_names == list(data.data.columns)
     X = data.data.to_numpy(copy=True)  # graph.check_inputs warns on read-only arrays
     assert np.abs(graph(X) - pipe.decision_function(data.data)).max() < 1e-9
