@@ -259,3 +259,156 @@ def test_bad_input(nh):
         neon.neuralize(KMeans(1, n_init=1).fit(X))
     with pytest.raises(ValueError, match="beta must be positive"):
         neuralize_kmeans(km, beta=-1.0)
+
+
+# ------------------------------------------------------------------ 6. root="equal" (data mean)
+
+def equal_root_numpy(X, mu, mean, beta, target=None):
+    """R_i = Σ_k s_k [w_ki (x_i − μ̄_i) + h_k(μ̄)/n_k on the n_k features with w_ki ≠ 0],
+    s_k = softmin_β(h)_k f_c / h_k, h_k = d_k − d_c, w_k = 2(μ_c − μ_k) (Euclidean)."""
+    d = ((X[:, None, :] - mu[None]) ** 2).sum(2)
+    dm = ((mean - mu) ** 2).sum(1)
+    c = d.argmin(1) if target is None else np.full(len(X), target)
+    out = np.zeros_like(X)
+    for n in range(len(X)):
+        k = [j for j in range(len(mu)) if j != c[n]]
+        h = d[n, k] - d[n, c[n]]
+        f = h.min()
+        p = np.exp(-beta * (h - f))
+        p /= p.sum()
+        for j, hj, pj in zip(k, h, p):
+            w = 2 * (mu[c[n]] - mu[j])
+            support = np.abs(w) > 1e-12 * np.abs(w).max()
+            per = w * (X[n] - mean) + support * (dm[j] - dm[c[n]]) / support.sum()
+            out[n] += pj * f / hj * per
+    return out
+
+
+def test_equal_root_by_hand():
+    """μ = (0,0), (4,0), (2,4); μ̄ = (2,0); x = (1,1): d = (2, 10, 10), h = (8, 8), f = 8,
+    so s = (1/2, 1/2) for every β. Unit 1: w = (−8, 0), h(μ̄) = 0, support {0}: [8, 0].
+    Unit 2: w = (−4, −8), h(μ̄) = 16 − 4 = 12 over 2 features: [4 + 6, −8 + 6] = [10, −2].
+    R = ½[8, 0] + ½[10, −2] = [9, −1] (the midpoint rule gives [4, 4])."""
+    km = KMeans(3, n_init=1).fit(np.array([[0.0, 0.0], [4.0, 0.0], [2.0, 4.0]]))
+    km.cluster_centers_ = np.array([[0.0, 0.0], [4.0, 0.0], [2.0, 4.0]])
+    data = np.array([[1.0, 0.0], [3.0, 0.0]])
+    x = np.array([[1.0, 1.0]])
+    for beta in (0.1, 2.0):
+        g = neuralize_kmeans(km, data, beta=beta, root="equal")
+        np.testing.assert_allclose(g(x), [[8.0, -8.0, -8.0]], atol=1e-13)
+        np.testing.assert_allclose(lrp.explain(g, x)[0], [9.0, -1.0], rtol=1e-11)
+        assert g.meta["root"] == "equal"
+        np.testing.assert_array_equal(g.meta["reference_mean"], [2.0, 0.0])
+    mid = neuralize_kmeans(km, data, beta=2.0)
+    assert mid.meta["root"] == "midpoint"
+    np.testing.assert_allclose(lrp.explain(mid, x)[0], [4.0, 4.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_equal_root_logits_conservation_and_numpy(nh, name):
+    X, _ = nh.load(name)
+    km = fit(X, 4)
+    g = neuralize_kmeans(km, X, root="equal")
+    f = g(X)
+    scale = np.abs(f).max()
+    d2 = km.transform(X) ** 2                       # scikit-learn's own distances
+    expected = np.stack([np.delete(d2, c, 1).min(1) - d2[:, c] for c in range(4)], 1)
+    assert np.abs(f - expected).max() <= 1e-9 * scale
+    assert np.array_equal(f.argmax(1), km.predict(X))
+    e = lrp.explain(g, X, return_all=True)
+    assert np.isfinite(e.relevance).all()
+    assert np.abs(e.relevance.sum(1) - f.max(1)).max() <= TOL * scale
+    want = equal_root_numpy(X, km.cluster_centers_, X.mean(0), g.meta["beta"])
+    assert np.abs(e.relevance - want).max() <= 1e-8 * np.abs(want).max()
+    for c in range(4):                              # another cluster's (negative) logit
+        r = lrp.explain(g, X[:40], target=c)
+        assert np.abs(r.sum(1) - f[:40, c]).max() <= TOL * scale
+        want = equal_root_numpy(X[:40], km.cluster_centers_, X.mean(0), g.meta["beta"], c)
+        assert np.abs(r - want).max() <= 1e-8 * np.abs(want).max()
+
+
+def test_equal_root_float32_and_batches(nh):
+    X = nh.standardized("wine")
+    g = neuralize_kmeans(fit(X, 3), X, root="equal")
+    full = lrp.explain(g, X)
+    np.testing.assert_allclose(lrp.explain(g, X, batch_size=7), full, rtol=1e-12, atol=1e-14)
+    f = g(X).max(1)
+    r32 = lrp.explain(g.to(torch.float32), torch.as_tensor(X, dtype=torch.float32))
+    assert np.abs(r32.numpy().sum(1) - f).max() <= 1e-4 * np.abs(f).max()
+
+
+def test_equal_root_known_by_construction(nh):
+    """Clusters that differ in feature 0 only: feature 0 carries the whole logit and ranks
+    first for every sample; the other features (which the model ignores) get exactly 0."""
+    rng = np.random.default_rng(3)
+    mu = np.array([[-4.0, 1.0, 2.0, -1.0], [0.0, 1.0, 2.0, -1.0], [5.0, 1.0, 2.0, -1.0]])
+    X = mu[rng.integers(0, 3, 300)] + rng.normal(size=(300, 4))
+    km = KMeans(3, n_init=1).fit(X)
+    km.cluster_centers_ = mu
+    g = neuralize_kmeans(km, X, root="equal")
+    r = lrp.explain(g, X)
+    f = g(X).max(1)
+    assert (r.argmax(1) == 0).all()
+    np.testing.assert_allclose(r[:, 0], f, rtol=1e-10)
+    assert np.abs(r[:, 1:]).max() == 0
+
+
+def test_equal_root_scaler_pipeline_matches_bare(nh):
+    """A per-feature scaler folded into the units gives the bare model's relevance on the
+    scaled data: w_i (x_i − μ̄_i) and h(μ̄) do not change under x' = s x + t."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = nh.load("wine")
+    pipe = make_pipeline(StandardScaler(), KMeans(3, n_init=3, random_state=0)).fit(X)
+    g = neon.neuralize(pipe, X, beta=0.5, root="equal")
+    Xs = pipe[0].transform(X)
+    bare = neuralize_kmeans(pipe[-1], Xs, beta=0.5, root="equal")
+    assert np.array_equal(g(X).argmax(1), pipe.predict(X))
+    rb, rp = lrp.explain(bare, Xs), lrp.explain(g, X)
+    assert np.abs(rp - rb).max() <= 1e-8 * np.abs(rb).max()
+
+
+def test_nearest_root_is_the_projection_of_the_mean(nh):
+    X = nh.standardized("iris")
+    km = fit(X, 3)
+    g = neuralize_kmeans(km, X, root="nearest", beta=math.inf)
+    r = lrp.explain(g, X)
+    mu, mean = km.cluster_centers_, X.mean(0)
+    d = ((X[:, None] - mu[None]) ** 2).sum(2)
+    order = d.argsort(1)
+    n = np.arange(len(X))
+    c, k = order[:, 0], order[:, 1]
+    w = 2 * (mu[c] - mu[k])                                # (N, d)
+    hm = ((mean - mu[k]) ** 2).sum(1) - ((mean - mu[c]) ** 2).sum(1)
+    m = mean - (hm / (w ** 2).sum(1))[:, None] * w         # nearest point of h = 0
+    np.testing.assert_allclose(r, w * (X - m), atol=1e-10)
+    assert np.abs(r.sum(1) - (d[n, k] - d[n, c])).max() <= 1e-10
+
+
+def test_root_bad_input(nh):
+    X = nh.standardized("iris")
+    km = fit(X, 3)
+    with pytest.raises(ValueError, match="root must be None, 'equal', 'nearest' or 'midpoint'"):
+        neuralize_kmeans(km, X, root="mean")
+    with pytest.raises(ValueError, match="root must be"):
+        neuralize_kmeans(km, X, root=1)
+    with pytest.raises(ValueError, match="root='equal' needs reference data"):
+        neuralize_kmeans(km, root="equal")
+    with pytest.raises(ValueError, match="root='nearest' needs reference data"):
+        neon.neuralize(km, root="nearest")
+
+
+def test_equal_root_with_pca_folded(nh):
+    """Behind a PCA the units are still affine in raw x: g_ab = d_b − d_a with the quadratic
+    form's M = AᵀA; logits equal numpy's on the components, relevance conserves."""
+    X = nh.standardized("wine")
+    pca = PCA(5).fit(X)
+    Z = pca.transform(X)
+    km = fit(Z, 3)
+    g = neuralize_kmeans(km, X, preprocessing=nh.scaler_map(pca), root="equal")
+    f = g(X)
+    expected = logits_numpy(Z, km.cluster_centers_)
+    assert np.abs(f - expected).max() <= 1e-9 * np.abs(expected).max()
+    r = lrp.explain(g, X)
+    assert np.abs(r.sum(1) - f.max(1)).max() <= TOL * np.abs(f).max()
