@@ -420,12 +420,14 @@ class RootRule(Rule):
     Parameters
     ----------
     stabilizer : float
-        ε of z + ε·sign(z).
+        ε of z + ε·sign(z). Default 0: Σ_i R_i = Σ_k R_k to rounding (an absolute ε of
+        1e-12 left relative errors up to 8e-13 on MinMax-scaled k-means); units with z = 0
+        exactly pass nothing.
     """
 
     ops = (RootedLinear,)
 
-    def __init__(self, stabilizer: float = 1e-12):
+    def __init__(self, stabilizer: float = 0.0):
         self.stabilizer = check_number(stabilizer, "stabilizer")
 
     def __call__(self, op, inputs, output, relevance):

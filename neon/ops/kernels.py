@@ -174,7 +174,7 @@ class RootedLinear(Linear):
     R_i = Σ_k w_ki (x_i − m_ki) / z_k · R_k conserves relevance (:class:`lrp.rules.RootRule`).
     """
 
-    kind = "svc_linear"
+    kind = "rooted_linear"
 
     def __init__(self, weight, bias, root):
         super().__init__(weight, bias)

@@ -11,10 +11,11 @@ skeletons), and one module per estimator family (:mod:`.kmeans`, :mod:`.svm`, :m
 
 from __future__ import annotations
 
+from .builders import ReferenceDataWarning
 from .registry import UnsupportedEstimatorError, register_neuralizer, registered
 
 __all__ = ["neuralize_estimator", "register_neuralizer", "find_neuralizer",
-           "supported_estimators", "UnsupportedEstimatorError"]
+           "supported_estimators", "UnsupportedEstimatorError", "ReferenceDataWarning"]
 
 _BUILTINS = ("density", "kmeans", "linear", "mlp", "pipeline", "svc", "svm")
 

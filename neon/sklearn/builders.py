@@ -39,8 +39,9 @@ ROOTS = ("nearest", "equal", "origin")
 
 
 class ReferenceDataWarning(UserWarning):
-    """A linear model or MLP was neuralized without reference data, so its relevance is
-    measured against x' = 0 (raw features: the origin), not against the data.
+    """A supervised model was neuralized without reference data. A linear model or an MLP
+    then measures its relevance against x' = 0 (raw features: the origin), an RBF SVC
+    against the mean of its support vectors, not against the data.
 
     Issued once per process and estimator class (the first ``LogisticRegression`` neuralized
     without data warns, the next ones do not; an ``MLPClassifier`` then warns once more).

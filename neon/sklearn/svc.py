@@ -31,7 +31,13 @@ import torch
 
 from ..graph import Graph
 from ..ops import Linear, Power, RBFDuels, RivalMin, RootedLinear, SquaredDistance, check_beta
-from .builders import declare_estimator, fold_distance, input_width
+from .builders import (
+    ReferenceDataWarning,
+    _outside_neon,
+    declare_estimator,
+    fold_distance,
+    input_width,
+)
 from .preprocessing import AffinePreprocessing, fold_into_linear
 from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import as_tensor, check_data, check_fitted
@@ -151,7 +157,7 @@ def _rbf_reference(sv, duels, data, preprocessing):
     """(μ in raw features, where it came from): the data mean, else the support vectors'."""
     if data is not None:
         return data.mean(0), "data mean"
-    warnings.warn(_NO_DATA, UserWarning, stacklevel=4)
+    warnings.warn(_NO_DATA, ReferenceDataWarning, stacklevel=_outside_neon())
     used = np.unique(np.concatenate([index[coef != 0] for *_, index, coef, _ in duels]))
     mean = sv[used].mean(0, keepdims=True)
     mean = mean if preprocessing is None else preprocessing.preimage(mean)

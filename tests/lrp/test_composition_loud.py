@@ -227,7 +227,7 @@ def test_describe_flags_rules_that_cannot_handle_their_node(cnn):
     expected = {n.name for n in g.nodes if not c.match(g, n)[0].handles(n.op)}
     assert flagged == expected == {"1", "3", "4", "7"}
     assert rows["1"].rstrip().endswith(
-        "cannot handle: Epsilon handles Affine ops (kinds 'linear', 'conv', 'svc_linear')")
+        "cannot handle: Epsilon handles Affine ops (kinds 'linear', 'conv', 'rooted_linear')")
     assert "cannot handle: Norm handles Summation ops" in rows["4"]
     assert "cannot handle" not in rows["0"] and rows["0"].rstrip().endswith("default")
     assert lines[-1] == ("4 node(s) flagged (a rule that cannot handle its node, or no rule): "
