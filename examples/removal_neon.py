@@ -39,12 +39,12 @@ Measured (seed 0, n = 100; ``python examples/removal_neon.py``, about 20 s)::
                       LIME             -0.427      -0.559     1.712       1.673       0.51
                       shap             -0.405      -0.550     1.695       1.683      19.7
                       random            0.444       0.204     0.028       0.215       0.00
-    breast-cancer     NEON              0.499       0.183     0.138       0.092       0.06
-    SVC (rbf)         gradient          0.542       0.205     0.046       0.039       0.12
+    breast-cancer     NEON             -0.271      -0.672     1.672       1.792       0.04
+    SVC (rbf)         gradient          0.542       0.205     0.046       0.039       0.03
                       gradient×input    0.407       0.078     0.316       0.289       0.02
-                      occlusion        -0.265      -0.655     1.671       1.773       0.09
-                      LIME             -0.278      -0.680     1.688       1.816       2.36
-                      shap             -0.248      -0.614     1.630       1.689      41.6
+                      occlusion        -0.265      -0.655     1.671       1.773       0.11
+                      LIME             -0.278      -0.680     1.688       1.816       2.64
+                      shap             -0.248      -0.614     1.630       1.689      23.0
                       random            0.519       0.142     0.095       0.166       0.00
     digits            NEON              0.424       0.534     0.485       0.426       0.06
     one-class SVM     gradient          0.625       0.703     0.078       0.081       0.01
@@ -53,7 +53,7 @@ Measured (seed 0, n = 100; ``python examples/removal_neon.py``, about 20 s)::
                       LIME              0.418       0.519     0.497       0.455       2.52
                       shap              0.420       0.512     0.494       0.470      26.8
                       random            0.659       0.740     0.017       0.015       0.00
-    wine logistic     NEON              0.548       0.553    -0.098      -0.148       0.01
+    wine logistic     NEON              0.013      -0.003     0.971       0.963       0.01
     regression (raw)  gradient          0.664       0.624    -0.331      -0.290       0.01
                       gradient×input    0.548       0.553    -0.098      -0.148       0.01
                       occlusion         0.012      -0.002     0.973       0.963       0.01
@@ -61,36 +61,33 @@ Measured (seed 0, n = 100; ``python examples/removal_neon.py``, about 20 s)::
                       shap              0.012      -0.002     0.973       0.961      10.2
                       random            0.500       0.500    -0.003      -0.042       0.00
 
-With seeds 1 and 2 (other models' fits and samples), NEON's distance to the best MoRF AUC as
-a share of the random-to-best range, (NEON − best) / (random − best), was 0.05–0.06
-(k-means), 0.02–0.08 (one-class SVM), 0.95–1.13 (SVC) and 0.97–1.27 (logistic regression),
-over both baselines; seed 0 gives 0.06/0.07, 0.03/0.10, 0.98/1.05 and 1.10/1.11 (mean/resample).
+These are the figures after issue 12 (roots from the training data, which
+``neon.neuralize(model, X_train)`` receives). Before it, NEON scored 0.499 / 0.183 on the SVC
+(the midpoint rule on the duels, no better than random) and 0.548 / 0.553 on the
+raw-feature logistic regression (R_i = w_i x_i, measured against the all-zero wine).
 
 Conclusion, honestly:
 
 * **k-means and the one-class SVM: NEON is at or near the best.** On the one-class SVM it
   ties occlusion, LIME and shap (MoRF AUC 0.424 vs 0.418 under the mean, 0.534 vs 0.512
-  resampled); on k-means it is 0.05 AUC behind them (−0.376 vs −0.430), far from the random
-  0.444, in one pass per batch (~0.05 ms a sample against shap's ~20 ms).
-* **The RBF SVC: NEON is no better than random** (0.499 vs random 0.519 under the mean,
-  0.183 vs 0.142 resampled, i.e. worse), while occlusion, LIME and shap reach −0.27/−0.66.
-  Issue 12 measured the same weak spot (NEON 0.320 vs occlusion 0.087); here it is larger.
-  Only part of f reaches the features (median ΣR / f ≈ 0.78, the duels absorb the rest),
-  and the per-sample Spearman correlation of NEON with occlusion is about 0.16.
-* **Logistic regression on raw features: NEON is below random under the mean baseline**
-  (0.548 vs 0.500; issue 12: 0.477 vs 0.023). Its ε rule on one linear layer gives
-  R_i = w_i x_i, identical to gradient × input: relevance measured against the all-zero
-  wine, which removal toward the data never visits. Occlusion, LIME and shap are all the
-  exact w_i (x_i − m_i) of a linear model and reach 0.012.
+  resampled). On k-means it is 0.05 AUC behind them (−0.376 vs −0.430) with the default
+  midpoint rule; ``neon.neuralize(km, X, root="equal")`` closes that gap (−0.424 / −0.559,
+  docs/neon.md). Either way it is far from the random 0.444, in one pass per batch.
+* **The RBF SVC: NEON ties the best** (−0.271 vs occlusion −0.265 and LIME −0.278 under the
+  mean, −0.672 vs −0.655 / −0.680 resampled). The default rule ``DuelTaylor`` expands the
+  duels around a root found from the data mean, and conserves f exactly.
+* **Logistic regression on raw features: NEON ties occlusion, LIME and shap** (0.013 vs
+  0.012). With the training data every unit is rooted on its hyperplane from the data mean,
+  so R_i = w_i (x_i − m_i), the exact decomposition those methods also find for a linear
+  model. Without data the old rule, R_i = w_i x_i, scores 0.548, as gradient × input does, and
+  a ReferenceDataWarning says so.
 * Gradient and gradient × input do not beat random on k-means (the signed gradient says
   nothing about which way removal moves a feature); on the one-class SVM they do, by little.
-* A caveat in NEON's disfavour that is also a caveat of the setup: occlusion and LIME switch
-  features to exactly the mean baseline, and shap's background is the training data, so
-  they are tuned to this kind of removal; NEON has no reference point to set. They still
-  win under the resample baseline.
+* Occlusion and LIME switch features to exactly the mean baseline, and shap's background is
+  the training data, so they are tuned to this kind of removal. The resample baseline is
+  the fairer test, and the ranking holds under it.
 
-So the claim "NEON at or near the best" holds for the distance models it was derived for
-(k-means, one-class SVM) and fails for the RBF SVC and the raw-feature logistic regression.
+NEON does this at 0.01–0.04 ms a sample, against shap's 12–23 ms.
 
 The figure (examples/out/removal_neon.png) draws the MoRF curves, one column per model, one
 row per baseline (``lrp.plot.removal_curves``). ``run(quick=True)`` is the small version the

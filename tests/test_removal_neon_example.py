@@ -106,11 +106,16 @@ def test_neon_is_near_the_best(results, model, baseline):
 
 
 @pytest.mark.parametrize("model", ["breast-cancer SVC", "wine logistic regression"])
-def test_the_weak_spots_of_neon_stay_visible(results, model):
+def test_neon_matches_occlusion_on_the_supervised_models(results, model):
+    """The former weak spots (issue 12): with roots from the training data, NEON's removal
+    curve on the RBF SVC (DuelTaylor) and on the raw-feature logistic regression is as low
+    as occlusion's (it was 0.5 AUC behind)."""
     rows = results[model]
     for baseline in ("mean", "resample"):
         key = f"auc_{baseline}"
-        assert rows["occlusion"][key] < rows["NEON"][key] - 0.15, (model, baseline)
+        spread = rows["random"][key] - rows["occlusion"][key]
+        assert spread > 0, (model, baseline)
+        assert rows["NEON"][key] <= rows["occlusion"][key] + 0.1 * spread, (model, baseline)
 
 
 def test_shap_beats_random_on_kmeans_and_the_one_class_svm(results):
