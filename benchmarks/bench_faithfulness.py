@@ -18,6 +18,8 @@ Families (``--families``; data, model, explained output t, samples explained):
 =========  ==================================================================================
 kmeans     wine, StandardScaler + KMeans(3), fitted on all 178; the assigned cluster's logit;
            drawn from all wines
+kmeans_    the same k-means neuralized with ``root="equal"`` (competition units rooted from
+equal      the data mean; an option, the default being the published midpoint rule)
 ocsvm      digits / 16, OneClassSVM(rbf, γ="scale", ν=0.1) on 3/4 of the 0s; the outlierness
            o(x) (target None); drawn from the digits 1–9
 kde        digits / 16, KernelDensity(gaussian) on the same 0s, bandwidth h = (2γ)^(-1/2)
@@ -100,8 +102,8 @@ import warnings
 
 import numpy as np
 
-FAMILIES = ("kmeans", "ocsvm", "kde", "gmm", "svc2", "svc3", "logreg", "linreg", "mlpc",
-            "mlpr", "pca")
+FAMILIES = ("kmeans", "kmeans_equal", "ocsvm", "kde", "gmm", "svc2", "svc3", "logreg",
+            "linreg", "mlpc", "mlpr", "pca")
 GOAL_AUC, GOAL_SPEED = 0.02, 100.0
 
 
@@ -139,11 +141,14 @@ def build(family: str, seed: int = 0) -> dict:
     def none(_):
         return None
 
-    if family == "kmeans":
+    options = {}
+    if family in ("kmeans", "kmeans_equal"):
         X, _ = load_wine(return_X_y=True)
         model = make_pipeline(StandardScaler(), KMeans(3, n_init=10, random_state=seed)).fit(X)
         pool, data, target = X, X, labels_of(model)
         what = "wine, StandardScaler + KMeans(3); the assigned cluster's logit"
+        if family == "kmeans_equal":
+            options, what = {"root": "equal"}, what + " (root='equal')"
     elif family == "ocsvm":
         X, y = load_digits(return_X_y=True)
         X = X / 16.0
@@ -218,7 +223,7 @@ def build(family: str, seed: int = 0) -> dict:
                 "predicted class's decision function")
     else:
         raise ValueError(f"unknown family {family!r}; choose from {', '.join(FAMILIES)}")
-    graph = neon.neuralize(model, data)
+    graph = neon.neuralize(model, data, **options)
     return dict(estimator=model, graph=graph, pool=pool, data=data, target=target, what=what)
 
 
