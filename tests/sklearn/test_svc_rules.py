@@ -78,18 +78,25 @@ def split_by_hand(c, total):
     return out
 
 
-def taylor_by_hand(model, x, shares, mu, at="midpoint"):
+# Gauss–Legendre rules on [0, 1], written out: (t_q, w_q)
+GAUSS = {2: [(0.5 - 0.5 / math.sqrt(3), 0.5), (0.5 + 0.5 / math.sqrt(3), 0.5)],
+         3: [(0.5 - 0.5 * math.sqrt(0.6), 5 / 18), (0.5, 8 / 18),
+             (0.5 + 0.5 * math.sqrt(0.6), 5 / 18)]}
+
+
+def taylor_by_hand(model, x, shares, mu, at="midpoint", points=2):
     """DuelTaylor for one sample: shares maps (a, b) duel -> relevance R_ab."""
     U, gamma = model.support_vectors_, model._gamma
-    point = (x + mu) / 2 if at == "midpoint" else x
+    nodes = {"midpoint": [(0.5, 1.0)], "input": [(1.0, 1.0)]}.get(at) or GAUSS[points]
     slope = np.zeros_like(x)
     for a, b, idx, coef, b0 in duel_terms(model):
         R = shares.get((a, b), 0.0)
         if R == 0:
             continue
         g, _ = g_and_grad(x, U[idx], coef, b0, gamma)
-        _, grad = g_and_grad(point, U[idx], coef, b0, gamma)
-        slope += R / g * grad
+        for t, w in nodes:
+            _, grad = g_and_grad(mu + t * (x - mu), U[idx], coef, b0, gamma)
+            slope += w * R / g * grad
     return split_by_hand(slope * (x - mu), sum(shares.values()))
 
 
@@ -120,24 +127,26 @@ def test_gradient_reference_matches_finite_differences():
     assert np.sign(g) == -np.sign(model.decision_function(x[None])[0])
 
 
-@pytest.mark.parametrize("at", ["midpoint", "input"])
-def test_tiny_binary_by_hand(at):
+@pytest.mark.parametrize("at, points", [("midpoint", None), ("input", None), ("path", None),
+                                       ("path", 3)])
+def test_tiny_binary_by_hand(at, points):
     model, X = tiny_binary()
     graph = neon.neuralize(model, X)
     mu = X.mean(0)
     np.testing.assert_allclose(graph.meta["reference_point"], mu, rtol=1e-12)
     x = np.array([[0.3, 0.8], [1.5, -0.2], [0.5, 0.5], [0.9, 0.95], [-1.0, 2.5]])
-    R = lrp.explain(graph, x, composite=DuelTaylor(at))
+    R = lrp.explain(graph, x, composite=DuelTaylor(at, points=points))
     f = graph.forward(x)
     for n in range(len(x)):
         c = int(np.argmax(f[n]))
         # binary: explaining class 0 (f = −g) with R is explaining g with R for odd rules
-        expected = taylor_by_hand(model, x[n], {(0, 1): f[n, c]}, mu, at)
+        expected = taylor_by_hand(model, x[n], {(0, 1): f[n, c]}, mu, at, points or 2)
         np.testing.assert_allclose(R[n], expected, rtol=1e-8, atol=1e-12)
         assert R[n].sum() == pytest.approx(f[n, c], rel=1e-10)
 
 
-def test_tiny_multiclass_by_hand():
+@pytest.mark.parametrize("points", [None, 2, 3])
+def test_tiny_multiclass_by_hand(points):
     X = np.array([[0, 0], [0.3, 0.1], [2, 0], [2.2, 0.4], [1, 2], [1.1, 1.6], [1, 0.7]])
     y = np.array([0, 0, 1, 1, 2, 2, 0])
     model = SVC(C=5.0, gamma=0.5).fit(X, y)
@@ -145,7 +154,10 @@ def test_tiny_multiclass_by_hand():
     graph = neon.neuralize(model, X, beta=beta)
     mu = X.mean(0)
     x = np.array([[0.5, 0.4], [1.8, 0.9], [1.0, 1.4], [0.2, 1.5]])
-    R = lrp.explain(graph, x)                      # default rules: RivalSoftMin, DuelTaylor
+    if points is None:              # default rules: RivalSoftMin, DuelTaylor (path, 2 nodes)
+        R, at = lrp.explain(graph, x), "path"
+    else:                                          # the path option below the same split
+        R, at = lrp.explain(graph, x, composite=DuelTaylor("path", points=points)), "path"
     U, gamma = model.support_vectors_, model._gamma
     for n in range(len(x)):
         g = {}
@@ -158,9 +170,33 @@ def test_tiny_multiclass_by_hand():
         w = np.exp([-beta * g[c, j] for j in rivals])
         w /= w.sum()
         shares = {(min(c, j), max(c, j)): share * f[c] for j, share in zip(rivals, w)}
-        expected = taylor_by_hand(model, x[n], shares, mu)
+        expected = taylor_by_hand(model, x[n], shares, mu, at, points or 2)
         np.testing.assert_allclose(R[n], expected, rtol=1e-8, atol=1e-12)
         assert R[n].sum() == pytest.approx(f[c], rel=1e-10)
+
+
+def test_path_conserves_exactly_and_one_point_is_the_midpoint():
+    """float64, a 3-class wine SVC: Σ_i R_i = f_c to rounding for every sample; the
+    one-node path rule is the midpoint rule; more nodes change the relevance."""
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), SVC()).fit(X[::2], y[::2])
+    graph = neon.neuralize(pipe, X[::2])
+    x = X[1::2]
+    f = graph.forward(x)
+    c = f.argmax(1)
+    for points in (1, 2, 5):
+        e = lrp.explain(graph, x, composite=DuelTaylor("path", points=points),
+                        return_all=True)
+        np.testing.assert_allclose(np.asarray(e.relevance).sum(1), f[np.arange(len(x)), c],
+                                   rtol=1e-12, atol=1e-12)
+    mid = lrp.explain(graph, x, composite=DuelTaylor("midpoint"))
+    one = lrp.explain(graph, x, composite=DuelTaylor("path", points=1))
+    np.testing.assert_allclose(one, mid, rtol=1e-12, atol=1e-14)
+    two = lrp.explain(graph, x, composite=DuelTaylor("path", points=2))
+    assert np.abs(two - mid).max() > 1e-3
+    np.testing.assert_allclose(lrp.explain(graph, x), two, rtol=1e-12, atol=1e-14)  # default
 
 
 def test_root_split_cases_by_hand():
@@ -348,6 +384,19 @@ def test_bad_input():
         DuelTaylor(at="middle")
     with pytest.raises(ValueError, match="stabilizer"):
         DuelTaylor(stabilizer=-1.0)
+    with pytest.raises(ValueError, match="points=3 is used only with at='path'"):
+        DuelTaylor("midpoint", points=3)
+    with pytest.raises(ValueError, match="points=2 is used only with at='path'"):
+        DuelTaylor("input", points=2)
+    with pytest.raises(ValueError, match="points must be ≥ 1"):
+        DuelTaylor("path", points=0)
+    with pytest.raises(TypeError, match="points must be an integer"):
+        DuelTaylor("path", points=2.0)
+    with pytest.raises(TypeError, match="points must be an integer"):
+        DuelTaylor("path", points=True)
+    with pytest.raises(ValueError, match="points must be ≤ 64"):
+        DuelTaylor("path", points=65)
+    assert "points=4" in repr(DuelTaylor("path", points=4))
     X = np.random.default_rng(0).normal(size=(20, 2))
     y = np.arange(20) % 2
     graph = neon.neuralize(SVC().fit(X, y), X)
