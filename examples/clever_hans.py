@@ -40,7 +40,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from digits_cnn import DigitsCNN, load_digits_tensors  # noqa: E402
+from digits_cnn import DigitsCNN, fit, load_digits_tensors, save_figure  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -64,18 +64,7 @@ def paste(X: torch.Tensor, rows, corner=CORNER) -> torch.Tensor:
 def train(X: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> nn.Module:
     """The digits CNN trained with Adam on (X, y), seeded minibatches."""
     torch.manual_seed(seed)
-    model = DigitsCNN()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    order = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(X), generator=order)
-        for start in range(0, len(perm), 64):
-            batch = perm[start:start + 64]
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(X[batch]), y[batch]).backward()
-            optimizer.step()
-    return model.eval()
+    return fit(DigitsCNN(), X, y, epochs=epochs, seed=seed)
 
 
 def accuracy(model, X, y) -> float:
@@ -149,13 +138,9 @@ def figures(result: dict, out_dir: Path) -> list[Path]:
                     color=np.where(result["planted"] == 1, "planted patch", "clean"))
     fig.suptitle(f"SpRAy over the LRP maps of class {result['digit']}: "
                  f"ARI vs planting {result['ari']:.2f}")
-    paths.append(out_dir / "clever_hans_spray.png")
-    fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    paths.append(save_figure(fig, out_dir / "clever_hans_spray.png"))
     fig = spray_clusters(spray, relevance=result["relevance"], images=result["images"])
-    paths.append(out_dir / "clever_hans_clusters.png")
-    fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    paths.append(save_figure(fig, out_dir / "clever_hans_clusters.png"))
     return paths
 
 

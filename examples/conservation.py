@@ -72,7 +72,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from digits_cnn import load_digits_tensors, train_digits_cnn  # noqa: E402
+from digits_cnn import fit, load_digits_tensors, save_figure, train_digits_cnn  # noqa: E402
 from torch import nn  # noqa: E402
 
 import lrp  # noqa: E402
@@ -110,18 +110,7 @@ def train_bias_free(epochs: int, seed: int):
     X_train, X_test, y_train, y_test = load_digits_tensors()
     X_train, X_test = X_train.double(), X_test.double()
     torch.manual_seed(seed)
-    model = BiasFreeCNN().double()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    order = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(X_train), generator=order)
-        for start in range(0, len(perm), 64):
-            batch = perm[start:start + 64]
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(X_train[batch]), y_train[batch]).backward()
-            optimizer.step()
-    model.eval()
+    model = fit(BiasFreeCNN().double(), X_train, y_train, epochs=epochs, seed=seed)
     with torch.no_grad():
         accuracy = float((model(X_test).argmax(1) == y_test).double().mean())
     return model, X_test, y_test, accuracy
@@ -270,10 +259,7 @@ def figure(result: dict, path: Path, floor: float = 1e-18) -> Path:
     ax.set_xlabel("δ = |ΣR − f(x)| / |f(x)| (0 drawn at the left edge)")
     ax.set_title("Conservation per case", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(out_dir: Path | str = OUT_DIR, **options) -> dict:

@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["DigitsCNN", "load_digits_tensors", "train_digits_cnn", "accuracy", "main"]
+__all__ = ["DigitsCNN", "load_digits_tensors", "fit", "train_digits_cnn", "accuracy",
+           "save_figure", "main"]
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
@@ -83,6 +84,48 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(X).argmax(1) == y).double().mean())
 
 
+def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int,
+        batch_size: int = 64, lr: float = 3e-3) -> nn.Module:
+    """Train ``model`` on (X, y) with Adam and cross-entropy over seeded minibatches.
+
+    The minibatch order comes from a generator seeded with ``seed``, so a model initialized
+    under ``torch.manual_seed(seed)`` and fitted here is the same on every run. Runs on one
+    thread (tiny tensors: fastest, and steady on a busy CPU).
+
+    Returns
+    -------
+    The model, in eval mode.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    order = torch.Generator().manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.train()
+        for _ in range(epochs):
+            perm = torch.randperm(len(X), generator=order)
+            for start in range(0, len(perm), batch_size):
+                batch = perm[start:start + batch_size]
+                optimizer.zero_grad()
+                loss_fn(model(X[batch]), y[batch]).backward()
+                optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval()
+
+
+def save_figure(fig, path) -> Path:
+    """Save ``fig`` to ``path`` (creating its folder; 120 dpi, tight), close it, return path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def train_digits_cnn(seed: int = 0, epochs: int = 10, batch_size: int = 64):
     """Train :class:`DigitsCNN` on the digits, deterministically.
 
@@ -109,25 +152,8 @@ def train_digits_cnn(seed: int = 0, epochs: int = 10, batch_size: int = 64):
     """
     X_train, X_test, y_train, y_test = load_digits_tensors()
     torch.manual_seed(seed)
-    model = DigitsCNN()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    order = torch.Generator().manual_seed(seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and steady on a busy CPU
-    try:
-        model.train()
-        for _ in range(epochs):
-            perm = torch.randperm(len(X_train), generator=order)
-            for start in range(0, len(perm), batch_size):
-                batch = perm[start:start + batch_size]
-                optimizer.zero_grad()
-                loss = loss_fn(model(X_train[batch]), y_train[batch])
-                loss.backward()
-                optimizer.step()
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval(), X_test, y_test
+    model = fit(DigitsCNN(), X_train, y_train, epochs=epochs, seed=seed, batch_size=batch_size)
+    return model, X_test, y_test
 
 
 def main(out_dir: Path | str = OUT_DIR) -> None:

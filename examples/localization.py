@@ -45,7 +45,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import torch  # noqa: E402
-from digits_cnn import load_digits_tensors  # noqa: E402
+from digits_cnn import fit, load_digits_tensors, save_figure  # noqa: E402
 from torch import nn  # noqa: E402
 
 import lrp  # noqa: E402
@@ -101,18 +101,7 @@ class CanvasCNN(nn.Module):
 
 def train(X, y, epochs: int, seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    model = CanvasCNN()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    order = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(X), generator=order)
-        for start in range(0, len(perm), 64):
-            batch = perm[start:start + 64]
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(X[batch]), y[batch]).backward()
-            optimizer.step()
-    return model.eval()
+    return fit(CanvasCNN(), X, y, epochs=epochs, seed=seed)
 
 
 def methods() -> dict:
@@ -191,10 +180,7 @@ def figure(result: dict, path: Path, shown: int = 4) -> Path:
     fig.suptitle(f"Pointing game (hit: maximum in the target's quadrant), accuracy under "
                  f"each method's name; centre baseline {result['centre']:.2f}; each map on "
                  "its own symmetric scale", fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(out_dir: Path | str = OUT_DIR, **options) -> dict:

@@ -51,7 +51,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import torch  # noqa: E402
-from digits_cnn import load_digits_tensors, train_digits_cnn  # noqa: E402
+from digits_cnn import load_digits_tensors, save_figure, train_digits_cnn  # noqa: E402
 
 import lrp  # noqa: E402
 import neon  # noqa: E402
@@ -126,10 +126,7 @@ def figure(result: dict, path: Path) -> Path:
     for ax, (baseline, results) in zip(axes, result["results"].items()):
         removal_curves(results, ax=ax, title=f"removed pixels set to the {baseline}"
                        if baseline != "zero" else "removed pixels set to 0")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(out_dir: Path | str = OUT_DIR, **options) -> dict:

@@ -48,7 +48,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import torch  # noqa: E402
-from digits_cnn import train_digits_cnn  # noqa: E402
+from digits_cnn import save_figure, train_digits_cnn  # noqa: E402
 
 import lrp  # noqa: E402
 import neon  # noqa: E402
@@ -105,10 +105,7 @@ def figure(result: dict, path: Path) -> Path:
     randomization_curves(result["signed"], ax=axes[1], score="ssim", title="SSIM, signed maps")
     randomization_curves(result["absolute"], ax=axes[2], score="spearman",
                          title="Spearman, |R|")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(out_dir: Path | str = OUT_DIR, **options) -> dict:

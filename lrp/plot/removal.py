@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._named import named_results
+
 __all__ = ["removal_curves"]
 
 REMOVAL_BANDS = ("sem", "quantiles", None)
@@ -20,22 +22,8 @@ _STYLE = {"morf": "-", "lerf": "--"}
 def _results(results) -> dict:
     from ..metrics.removal import RemovalResult
 
-    if isinstance(results, RemovalResult):
-        return {"": results}
-    if not isinstance(results, dict):
-        raise TypeError("results must be an lrp.metrics.RemovalResult or a dict name → "
-                        f"RemovalResult (from lrp.metrics.pixel_flipping), got "
-                        f"{type(results).__name__}")
-    if not results:
-        raise ValueError("results is empty: give at least one method's RemovalResult, e.g. "
-                         "{'gradient': lrp.metrics.pixel_flipping(graph, x, lrp.gradient)}")
-    for name, r in results.items():
-        if not isinstance(name, str):
-            raise TypeError(f"results' keys are the methods' names (strings), got {name!r}")
-        if not isinstance(r, RemovalResult):
-            raise TypeError(f"results[{name!r}] must be a RemovalResult (from "
-                            f"lrp.metrics.pixel_flipping), got {type(r).__name__}")
-    return dict(results)
+    return named_results(results, RemovalResult, "lrp.metrics.pixel_flipping",
+                         "lrp.metrics.pixel_flipping(graph, x, lrp.gradient)")
 
 
 def _check_alike(results: dict) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._named import named_results
+
 __all__ = ["randomization_curves"]
 
 SANITY_BANDS = ("sem", "quantiles", None)
@@ -20,23 +22,8 @@ SANITY_BANDS = ("sem", "quantiles", None)
 def _results(results) -> dict:
     from ..metrics.sanity import RandomizationResult
 
-    if isinstance(results, RandomizationResult):
-        return {"": results}
-    if not isinstance(results, dict):
-        raise TypeError("results must be an lrp.metrics.RandomizationResult or a dict name → "
-                        "RandomizationResult (from lrp.metrics.randomization_check), got "
-                        f"{type(results).__name__}")
-    if not results:
-        raise ValueError("results is empty: give at least one method's RandomizationResult, "
-                         "e.g. {'gradient': lrp.metrics.randomization_check(graph, "
-                         "lrp.gradient, x)}")
-    for name, r in results.items():
-        if not isinstance(name, str):
-            raise TypeError(f"results' keys are the methods' names (strings), got {name!r}")
-        if not isinstance(r, RandomizationResult):
-            raise TypeError(f"results[{name!r}] must be a RandomizationResult (from "
-                            f"lrp.metrics.randomization_check), got {type(r).__name__}")
-    return dict(results)
+    return named_results(results, RandomizationResult, "lrp.metrics.randomization_check",
+                         "lrp.metrics.randomization_check(graph, lrp.gradient, x)")
 
 
 def _check_alike(results: dict, score: str) -> None:
