@@ -99,7 +99,7 @@ def figure(result: dict, path: Path) -> Path:
 
     from lrp.plot import randomization_curves
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
     randomization_curves(result["signed"], ax=axes[0], score="spearman",
                          title="Spearman, signed maps")
     randomization_curves(result["signed"], ax=axes[1], score="ssim", title="SSIM, signed maps")
