@@ -14,7 +14,8 @@ import math
 
 import torch
 
-from .localization import _rows, _warn, as_maps
+from .inputs import as_maps
+from .localization import _rows, _warn
 from .scores import Score
 
 __all__ = ["sparseness", "complexity"]

@@ -14,7 +14,7 @@ import torch
 
 from ..calls import Call
 
-__all__ = ["resolve_method", "relevance_of", "flat"]
+__all__ = ["resolve_method", "relevance_of", "as_maps", "check_finite", "flat"]
 
 
 def resolve_method(method, name: str = "method"):
@@ -61,14 +61,55 @@ def relevance_of(call: Call, relevance, target, name: str = "relevance") -> list
             raise ValueError(f"{name} for input {spec.name!r} has shape {tuple(t.shape)}, x "
                              f"has {tuple(x.shape)}: give one relevance per input element "
                              "(batch first)")
-        bad = ~torch.isfinite(t)
-        if bool(bad.any()):
-            rows = torch.nonzero(bad.flatten(1).any(1)).flatten().tolist()
-            raise ValueError(f"{name} for input {spec.name!r} holds {int(bad.sum())} NaN or "
-                             f"infinite values (samples {rows[:5]}); a score of such a map "
-                             "means nothing: fix the explanation first")
-        out.append(t)
+        out.append(check_finite(t, f"{name} for input {spec.name!r}"))
     return out
+
+
+def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
+    """``t`` (batch first) if every value is finite; else a ValueError naming how many values
+    and which samples are NaN or infinite."""
+    bad = ~torch.isfinite(t)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad.reshape(bad.shape[0], -1).any(1)).flatten().tolist()
+        raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite values (samples "
+                         f"{rows[:5]}); a score of such a map means nothing: fix the "
+                         "explanation first")
+    return t
+
+
+def as_maps(relevance, name: str = "relevance") -> torch.Tensor:
+    """``relevance`` as a real floating tensor (N, …), validated: a batch axis, at least one
+    sample, finite values. Integers become float64; the device is kept."""
+    if hasattr(relevance, "attribution"):          # lrp.Attribution (return_all=True)
+        relevance = relevance.attribution
+    if hasattr(relevance, "to_numpy"):
+        relevance = relevance.to_numpy()
+    if isinstance(relevance, (tuple, list)):
+        raise TypeError(f"{name} must be one tensor or array, batch first (N, …), got a "
+                        f"{type(relevance).__name__}; for a graph of several inputs score the "
+                        "relevance of each input on its own")
+    if not isinstance(relevance, (torch.Tensor, np.ndarray)):
+        raise TypeError(f"{name} must be a tensor or an array, batch first (N, …), got "
+                        f"{type(relevance).__name__}")
+    if isinstance(relevance, np.ndarray) and relevance.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype "
+                        f"{relevance.dtype}")
+    if isinstance(relevance, np.ndarray) and not relevance.flags.writeable:
+        relevance = relevance.copy()
+    t = torch.as_tensor(relevance).detach()
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    if not t.is_floating_point():
+        t = t.to(torch.float64)
+    elif t.dtype in (torch.float16, torch.bfloat16):
+        t = t.to(torch.float32)
+    if t.dim() < 2:
+        raise ValueError(f"{name} has shape {tuple(t.shape)}: give a batch of maps, batch "
+                         "first (N, …); for one map add the batch axis, r[None]")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} holds no samples (shape {tuple(t.shape)}); give at least "
+                         "one map")
+    return check_finite(t, name)
 
 
 def flat(t: torch.Tensor) -> torch.Tensor:

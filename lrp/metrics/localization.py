@@ -43,53 +43,13 @@ import torch
 import torch.nn.functional as F
 
 from ..rules.base import check_number
+from .inputs import as_maps
 from .scores import Score
 
 __all__ = ["pointing_game", "localization", "PointingResult", "LocalizationResult"]
 
 
 # ---------------------------------------------------------------------------- shared input
-
-def as_maps(relevance, name: str = "relevance") -> torch.Tensor:
-    """``relevance`` as a real floating tensor (N, …), validated: a batch axis, at least one
-    sample, finite values. Integers become float64; the device is kept."""
-    if hasattr(relevance, "attribution"):          # lrp.Attribution (return_all=True)
-        relevance = relevance.attribution
-    if hasattr(relevance, "to_numpy"):
-        relevance = relevance.to_numpy()
-    if isinstance(relevance, (tuple, list)):
-        raise TypeError(f"{name} must be one tensor or array, batch first (N, …), got a "
-                        f"{type(relevance).__name__}; for a graph of several inputs score the "
-                        "relevance of each input on its own")
-    if not isinstance(relevance, (torch.Tensor, np.ndarray)):
-        raise TypeError(f"{name} must be a tensor or an array, batch first (N, …), got "
-                        f"{type(relevance).__name__}")
-    if isinstance(relevance, np.ndarray) and relevance.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got an array of dtype "
-                        f"{relevance.dtype}")
-    if isinstance(relevance, np.ndarray) and not relevance.flags.writeable:
-        relevance = relevance.copy()
-    t = torch.as_tensor(relevance).detach()
-    if t.dtype == torch.bool or t.is_complex():
-        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    if not t.is_floating_point():
-        t = t.to(torch.float64)
-    elif t.dtype in (torch.float16, torch.bfloat16):
-        t = t.to(torch.float32)
-    if t.dim() < 2:
-        raise ValueError(f"{name} has shape {tuple(t.shape)}: give a batch of maps, batch "
-                         "first (N, …); for one map add the batch axis, r[None]")
-    if t.shape[0] == 0:
-        raise ValueError(f"{name} holds no samples (shape {tuple(t.shape)}); give at least "
-                         "one map")
-    bad = ~torch.isfinite(t)
-    if bool(bad.any()):
-        rows = torch.nonzero(bad.flatten(1).any(1)).flatten().tolist()
-        raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite values (samples "
-                         f"{rows[:5]}); a score of such a map means nothing: fix the "
-                         "explanation first")
-    return t
-
 
 def _is_suffix(part: tuple, whole: tuple) -> bool:
     return 1 <= len(part) <= len(whole) and tuple(whole[len(whole) - len(part):]) == part

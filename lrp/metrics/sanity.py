@@ -41,7 +41,7 @@ from neon.ops import Affine
 from ..calls import Call, check_graph, check_seed
 from ..rules.base import check_choice, check_flag, check_number
 from .conservation import _name
-from .inputs import flat, relevance_of, resolve_method
+from .inputs import as_maps, flat, relevance_of, resolve_method
 from .scores import Score
 
 __all__ = ["randomization_check", "random_logit_check", "spearman", "ssim",
@@ -63,24 +63,10 @@ def _as_batch(value, name: str) -> torch.Tensor:
         except (TypeError, ValueError):
             raise TypeError(f"{name} must be a tensor or an array of maps (batch first); a "
                             "list must be rectangular and numeric") from None
-    if not isinstance(value, (torch.Tensor, np.ndarray)):
-        raise TypeError(f"{name} must be a tensor or an array of maps (batch first), got "
-                        f"{type(value).__name__}")
-    t = torch.as_tensor(value).detach() if isinstance(value, torch.Tensor) else \
-        torch.from_numpy(np.array(value))
-    if t.is_complex() or t.dtype == torch.bool or not (t.is_floating_point() or t.dtype in (
-            torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
-        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    if t.dim() < 2:
-        raise ValueError(f"{name} has shape {tuple(t.shape)}: give a batch of maps, batch "
-                         "first, (N, features…); for one map pass a[None]")
-    if t.shape[0] == 0 or t[0].numel() == 0:
+    t = as_maps(value, name)
+    if t[0].numel() == 0:
         raise ValueError(f"{name} has shape {tuple(t.shape)}: it holds no samples or no "
                          "features")
-    if not bool(torch.isfinite(t).all()):
-        bad = int((~torch.isfinite(t)).sum())
-        raise ValueError(f"{name} holds {bad} NaN or infinite values: a similarity of such "
-                         "maps means nothing")
     return t
 
 

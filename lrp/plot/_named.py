@@ -1,5 +1,6 @@
 """The one reading of the ``results`` argument of the curve plots: a result, or a dict
-method name → result, all of one type (shared by :mod:`.removal` and :mod:`.sanity`)."""
+method name → result, all of one type and measured alike (shared by :mod:`.removal` and
+:mod:`.sanity`)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,19 @@ def named_results(results, kind: type, made_by: str, example: str) -> dict:
             raise TypeError(f"results[{key!r}] must be a {name} (from {made_by}), got "
                             f"{type(r).__name__}")
     return dict(results)
+
+
+def check_alike(results: dict, settings: tuple, advice: str) -> None:
+    """Refuse results measured under different settings, naming the first difference.
+
+    ``settings``: (label, attribute) pairs compared with ``==`` against the first result;
+    ``advice``: what to do instead, ending the message.
+    """
+    names = list(results)
+    first = results[names[0]]
+    for name in names[1:]:
+        for what, attribute in settings:
+            a, b = getattr(first, attribute), getattr(results[name], attribute)
+            if a != b:
+                raise ValueError(f"results were measured differently: {names[0]!r} has "
+                                 f"{what} {a!r}, {name!r} has {b!r}; {advice}")

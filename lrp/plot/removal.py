@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._named import named_results
+from ._named import check_alike, named_results
 
 __all__ = ["removal_curves"]
 
@@ -27,17 +27,14 @@ def _results(results) -> dict:
 
 
 def _check_alike(results: dict) -> None:
+    check_alike(results, (("baseline", "baseline"), ("region", "region"),
+                          ("number of units", "units")),
+                "compare methods under the same settings (plot each baseline in its own "
+                "figure)")
     names = list(results)
     first = results[names[0]]
     for name in names[1:]:
         r = results[name]
-        for what, a, b in (("baseline", first.baseline, r.baseline),
-                           ("region", first.region, r.region),
-                           ("number of units", first.units, r.units)):
-            if a != b:
-                raise ValueError(f"results were measured differently: {names[0]!r} has "
-                                 f"{what} {a!r}, {name!r} has {b!r}; compare methods under "
-                                 "the same settings (plot each baseline in its own figure)")
         if not np.array_equal(first.fractions, r.fractions):
             raise ValueError(f"results were measured differently: {names[0]!r} has "
                              f"{first.steps} steps, {name!r} has {r.steps}; compare methods "

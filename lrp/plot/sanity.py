@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._named import named_results
+from ._named import check_alike, named_results
 
 __all__ = ["randomization_curves"]
 
@@ -27,22 +27,14 @@ def _results(results) -> dict:
 
 
 def _check_alike(results: dict, score: str) -> None:
-    names = list(results)
     for name, r in results.items():
         if score not in r.scores:
             raise ValueError(f"results[{name!r}] has no {score!r} scores (it has "
                              f"{', '.join(map(repr, r.scores))}): pass score= one of those, "
                              "or measure it with similarity=")
-    first = results[names[0]]
-    for name in names[1:]:
-        r = results[name]
-        for what, a, b in (("stages", first.stages, r.stages),
-                           ("cascade", first.cascade, r.cascade),
-                           ("absolute", first.absolute, r.absolute)):
-            if a != b:
-                raise ValueError(f"results were measured differently: {names[0]!r} has "
-                                 f"{what} {a!r}, {name!r} has {b!r}; compare methods on the "
-                                 "same graph under the same settings")
+    check_alike(results, (("stages", "stages"), ("cascade", "cascade"),
+                          ("absolute", "absolute")),
+                "compare methods on the same graph under the same settings")
 
 
 def _summary(values: np.ndarray, band):
