@@ -86,6 +86,10 @@ class _Importer:
         self.names: dict[fx.Node, str] = {}
         self.graph = Graph()
         self.modules = dict(gm.named_modules())
+        self.constants: set[fx.Node] = set()   # tensors that do not depend on the input
+        self.dynamic: set[fx.Node] = set()     # nodes whose value depends on the input
+        self.splits: dict[fx.Node, tuple] = {}  # chunk/split calls: (input, dim, bounds)
+        self.pinned: list[str] = []            # why the input's shape had to be fixed
 
     # ---------------------------------------------------------------- helpers
     def where(self, node: fx.Node) -> str:
@@ -105,7 +109,22 @@ class _Importer:
         return self.unique(f"{scope}.{base}" if scope else base)
 
     def is_tensor(self, arg) -> bool:
-        return isinstance(arg, fx.Node) and isinstance(self.values.get(arg), torch.Tensor)
+        """Whether ``arg`` is a tensor computed from the input (a node of the IR graph)."""
+        return isinstance(arg, fx.Node) and isinstance(self.values.get(arg), torch.Tensor) \
+            and arg not in self.constants
+
+    def is_constant(self, arg) -> bool:
+        """Whether ``arg`` is a constant tensor (a module attribute or computed from one)."""
+        return isinstance(arg, fx.Node) and arg in self.constants
+
+    def static(self, node: fx.Node, arg):
+        """The concrete value of ``arg``; when it was computed from the input's shape (a pad
+        amount, an output size), the graph's input shape is fixed to the example's, so
+        another size is refused instead of being resampled to the example's size."""
+        if isinstance(arg, fx.Node) and arg in self.dynamic or isinstance(arg, (list, tuple)) \
+                and any(isinstance(a, fx.Node) and a in self.dynamic for a in arg):
+            self.pinned.append(self.where(node))
+        return self.value(arg)
 
     def value(self, arg):
         """Concrete python value of an argument (shape expressions evaluated on the example)."""
@@ -137,6 +156,8 @@ class _Importer:
     # ---------------------------------------------------------------- dispatch
     def run(self) -> Graph:
         for node in self.gm.graph.nodes:
+            if node.op == "placeholder" or any(a in self.dynamic for a in node.all_input_nodes):
+                self.dynamic.add(node)
             if node.op == "placeholder":
                 x = self.values[node]
                 if not isinstance(x, torch.Tensor):
@@ -149,18 +170,40 @@ class _Importer:
                 self.set_output(node)
             elif node.op == "call_module":
                 self.call_module(node)  # even one returning a tuple must be a known module
-            elif not self.is_tensor(node) and not _holds_tensor(self.values.get(node)):
-                continue  # a shape expression: evaluated where it is used
+            elif node.op == "get_attr" or not _holds_tensor(self.values.get(node)):
+                self.constant(node)
+            elif not any(self.is_tensor(a) or a in self.splits for a in node.all_input_nodes):
+                self.constant(node)
+            elif node.target in SPLITS:
+                split(self, node)
             elif node.op == "call_function":
                 self.call_function(node, node.target)
             elif node.op == "call_method":
                 self.call_method(node)
-            elif node.op == "get_attr":
-                raise UnsupportedOpError(
-                    f"{self.where(node)} reads a tensor attribute directly; only tensors "
-                    "computed from the input by supported modules and functions can be "
-                    f"imported{self.override_hint(node.target)}")
+        if self.pinned:
+            self.pin_inputs()
         return self.graph
+
+    def constant(self, node: fx.Node) -> None:
+        """A value that is no IR node: a shape expression, a parameter read by ``get_attr``,
+        or a tensor computed from constants alone; converters read it as a constant."""
+        if not isinstance(self.values.get(node), torch.Tensor):
+            return  # a shape expression (x.size(1)): evaluated where it is used
+        if node in self.dynamic:
+            raise UnsupportedOpError(
+                f"{self.where(node)} builds a tensor from the input's shape (a batch-sized "
+                "constant such as torch.zeros(x.size(0), ...) or a token expanded to the "
+                "batch), which the importer cannot represent; build it from a module "
+                "attribute without the batch axis")
+        self.constants.add(node)
+
+    def pin_inputs(self) -> None:
+        """Fix every input's free axes to the example's size (see :meth:`static`)."""
+        for i, spec in enumerate(self.graph.input_specs):
+            x = next(v for n, v in self.values.items() if n.op == "placeholder"
+                     and n.name == spec.name)
+            self.graph.input_specs[i] = type(spec)(spec.name, tuple(x.shape[1:]))
+        self.graph._changed()
 
     def override_hint(self, attribute: str) -> str:
         """Why a module's tensor attribute was read: a supported class with its own forward."""
@@ -348,21 +391,6 @@ def _args(imp, node, spec, method=False):
     return _bind(imp.where(node), names, defaults, node.args, node.kwargs)
 
 
-def _add(imp, node):
-    if node.target in ("add", "add_", torch.add) or node.target is torch.add:
-        bound = _bind(imp.where(node), ("input", "other", "alpha"), {"alpha": 1},
-                      node.args, node.kwargs)
-        if bound["alpha"] != 1:
-            raise UnsupportedOpError(f"{imp.where(node)}: add with alpha != 1")
-        a, b = bound["input"], bound["other"]
-    else:
-        a, b = node.args
-    if not (imp.is_tensor(a) and imp.is_tensor(b)):
-        raise UnsupportedOpError(f"{imp.where(node)}: adding a constant to a tensor is not "
-                                 "supported; only the sum of two computed tensors (residuals)")
-    return ops.Add(), [a, b]
-
-
 def _cat(imp, node):
     bound = _bind(imp.where(node), ("tensors", "dim"), {"dim": 0}, node.args, node.kwargs)
     tensors = list(bound["tensors"])
@@ -496,6 +524,8 @@ def _identity(imp, node):
 
 def _getitem(imp, node):
     x, index = node.args
+    if x in imp.splits:
+        return split_select(imp, node, imp.value(index))
     index = imp.value(index)
     index = index if isinstance(index, tuple) else (index,)
     if not index or index[0] != slice(None) or any(i is Ellipsis or i is None for i in index):
@@ -508,7 +538,6 @@ _RELU = _unary(ops.ReLU)
 _HARDTANH = _unary(lambda min_val, max_val: ops.Hardtanh(min_val, max_val),
                    ("input", "min_val", "max_val"), {"min_val": -1.0, "max_val": 1.0})
 _FUNCTIONS: dict = {
-    operator.add: ("add", _add), operator.iadd: ("add", _add), torch.add: ("add", _add),
     torch.cat: ("cat", _cat), torch.concat: ("cat", _cat), torch.concatenate: ("cat", _cat),
     torch.flatten: ("flatten", _flatten),
     torch.reshape: ("reshape", _reshape),
@@ -543,7 +572,6 @@ _FUNCTIONS: dict = {
 }
 
 _METHODS: dict = {
-    "add": ("add", _add), "add_": ("add", _add), "__add__": ("add", _add),
     "view": ("view", _reshape), "reshape": ("reshape", _reshape),
     "flatten": ("flatten", _flatten),
     "mean": ("mean", _reduce(ops.Mean, "mean")), "sum": ("sum", _reduce(ops.Sum, "sum")),
@@ -553,6 +581,14 @@ _METHODS: dict = {
     "contiguous": ("contiguous", _identity), "clone": ("clone", _identity),
     "detach": ("detach", _identity),
 }
+
+
+from .torch_modern import FUNCTIONS, METHODS, MODULES, SPLITS, split_select  # noqa: E402
+from .torch_modern import _split as split  # noqa: E402
+
+_MODULES.update(MODULES)
+_FUNCTIONS.update(FUNCTIONS)
+_METHODS.update(METHODS)
 
 
 # ------------------------------------------------------------------------------ entry point

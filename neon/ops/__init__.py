@@ -6,13 +6,18 @@ module                 ops
 :mod:`.base`           :class:`Op` and the categories rules are chosen by
                        (:class:`Elementwise`, :class:`Summation`, :class:`Routing`)
 :mod:`.affine`         :class:`Affine` (:class:`Linear`, :class:`Conv`),
-                       :class:`ElementwiseAffine`, :class:`BatchNorm`
-:mod:`.elementwise`    activations (:class:`ReLU`, …, :class:`Power`),
+                       :class:`ElementwiseAffine`, :class:`BatchNorm`,
+                       :class:`BroadcastAffine`
+:mod:`.elementwise`    activations (:class:`ReLU`, …, :class:`SiLU`,
+                       :class:`Hardswish`, :class:`Hardsigmoid`, :class:`Power`),
                        :class:`Softmax`, :class:`LogSoftmax`
 :mod:`.pooling`        :class:`MaxPool`, :class:`AvgPool`, :class:`AdaptiveAvgPool`,
-                       :class:`Sum`, :class:`Mean`
+                       :class:`Sum`, :class:`Mean`, :class:`Interpolate`
 :mod:`.structure`      :class:`Add`, :class:`Concat`, :class:`Reshape`,
-                       :class:`Flatten`, :class:`Select`
+                       :class:`Flatten`, :class:`Select`, :class:`Permute`,
+                       :class:`Expand`, :class:`Pad`, :class:`Roll`
+:mod:`.products`       :class:`Product` (:class:`Mul`: gating products)
+:mod:`.normalization`  :class:`Normalization` (:class:`LayerNorm`, :class:`GroupNorm`)
 :mod:`.distance`       :class:`SquaredDistance` (every NEON distance layer)
 :mod:`.pools`          :class:`CompetitionMin`, :class:`SoftMin`, :class:`RivalMin`
 :mod:`.kernels`        :class:`RBFDuels`, :class:`RootedLinear` (kernel SVMs)
@@ -22,12 +27,14 @@ A new op is one class in the module of its family, deriving from its category; i
 one class in the matching module of :mod:`lrp.rules` (docs/architecture.md).
 """
 
-from .affine import Affine, BatchNorm, Conv, ElementwiseAffine, Linear
+from .affine import Affine, BatchNorm, BroadcastAffine, Conv, ElementwiseAffine, Linear
 from .base import Elementwise, Op, Routing, Summation, known_kinds, op_class
 from .distance import Distance, SquaredDistance, coincidence_tolerance
 from .elementwise import (
     ELU,
     GELU,
+    Hardsigmoid,
+    Hardswish,
     Hardtanh,
     Identity,
     LeakyReLU,
@@ -35,22 +42,26 @@ from .elementwise import (
     Power,
     ReLU,
     Sigmoid,
+    SiLU,
     Softmax,
     Softplus,
     Tanh,
 )
 from .kernels import RBFDuels, RootedLinear
-from .pooling import AdaptiveAvgPool, AvgPool, MaxPool, Mean, Sum
+from .normalization import GroupNorm, LayerNorm, Normalization
+from .pooling import AdaptiveAvgPool, AvgPool, Interpolate, MaxPool, Mean, Sum
 from .pools import CompetitionMin, Pool, RivalMin, SoftMin, check_beta
-from .structure import Add, Concat, Flatten, Reshape, Select
+from .products import Mul, Product
+from .structure import Add, Concat, Expand, Flatten, Pad, Permute, Reshape, Roll, Select
 
 __all__ = [
     "Op", "Elementwise", "Summation", "Routing", "Distance", "Pool", "known_kinds", "op_class",
-    "Affine", "Linear", "Conv", "ElementwiseAffine", "BatchNorm",
-    "ReLU", "Hardtanh", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Softplus", "GELU", "Identity",
-    "Power", "Softmax", "LogSoftmax",
-    "MaxPool", "AvgPool", "AdaptiveAvgPool", "Sum", "Mean",
-    "Add", "Concat", "Reshape", "Flatten", "Select",
+    "Affine", "Linear", "Conv", "ElementwiseAffine", "BatchNorm", "BroadcastAffine",
+    "ReLU", "Hardtanh", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Softplus", "GELU", "SiLU",
+    "Hardswish", "Hardsigmoid", "Identity", "Power", "Softmax", "LogSoftmax",
+    "MaxPool", "AvgPool", "AdaptiveAvgPool", "Sum", "Mean", "Interpolate",
+    "Add", "Concat", "Reshape", "Flatten", "Select", "Permute", "Expand", "Pad", "Roll",
+    "Product", "Mul", "Normalization", "LayerNorm", "GroupNorm",
     "SquaredDistance", "coincidence_tolerance",
     "CompetitionMin", "SoftMin", "RivalMin", "check_beta",
     "RBFDuels", "RootedLinear",

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .base import Elementwise, Op, as_tuple
 
-__all__ = ["Affine", "Linear", "Conv", "ElementwiseAffine", "BatchNorm"]
+__all__ = ["Affine", "Linear", "Conv", "ElementwiseAffine", "BatchNorm", "BroadcastAffine"]
 
 
 class Affine(Op):
@@ -126,23 +126,35 @@ class Conv(Affine):
 
 
 class ElementwiseAffine(Elementwise):
-    """Per-channel affine map y = scale ⊙ x + shift, broadcast along ``channel_dim``."""
+    """Per-channel affine map y = scale ⊙ x + shift, broadcast along ``channel_dim``.
+
+    ``channel_dim=None``: ``scale`` and ``shift`` broadcast against the sample as torch
+    broadcasts them (aligned to the trailing axes; scalars allowed). Default rule: relevance
+    passes through (a scaler's relevance is relative to its offset, docs/neon.md).
+    """
 
     kind = "elementwise_affine"
 
-    def __init__(self, scale: torch.Tensor, shift: torch.Tensor, channel_dim: int = 1):
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor, channel_dim: int | None = 1):
         super().__init__()
-        self.register_buffer("scale", scale.detach().clone())
-        self.register_buffer("shift", shift.detach().clone())
+        self.register_buffer("scale", torch.as_tensor(scale).detach().clone())
+        self.register_buffer("shift", torch.as_tensor(shift).detach().clone())
         self.channel_dim = channel_dim
 
     def _view(self, t, ndim):
+        if self.channel_dim is None:
+            return t
         shape = [1] * ndim
         shape[self.channel_dim] = -1
         return t.reshape(shape)
 
+    def parts(self, x):
+        """(scale, shift) shaped to broadcast against ``x``."""
+        return self._view(self.scale, x.dim()), self._view(self.shift, x.dim())
+
     def forward(self, x):
-        return x * self._view(self.scale, x.dim()) + self._view(self.shift, x.dim())
+        scale, shift = self.parts(x)
+        return x * scale + shift
 
     def extra_repr(self):
         return f"channels={self.scale.numel()}"
@@ -151,7 +163,26 @@ class ElementwiseAffine(Elementwise):
 class BatchNorm(ElementwiseAffine):
     """BatchNorm in eval mode: y = γ (x − μ) / √(σ² + eps) + β as scale ⊙ x + shift.
 
-    Kept as its own kind so rewrites can fold it and rules can pass relevance through it.
+    Kept as its own kind so rewrites can fold it. One that cannot be folded (after a
+    concatenation, a sum, or the input) gets the ε rule over its affine map by default
+    (:class:`lrp.rules.ElementwiseEpsilon`; the shift absorbs its share).
     """
 
     kind = "batchnorm"
+
+
+class BroadcastAffine(ElementwiseAffine):
+    """Arithmetic with constant tensors: y = x ⊙ scale + shift, both broadcast as torch does
+    (``x * layer_scale``, ``x / 6``, ``x + 3``, ``-x``; constants hold no batch axis).
+
+    Its default rule is the ε rule over the affine map (the shift absorbs its share), as for
+    a BatchNorm: passing y-sized relevance to a layer that divides by x would explode.
+    """
+
+    kind = "broadcast_affine"
+
+    def __init__(self, scale, shift):
+        super().__init__(scale, shift, channel_dim=None)
+
+    def extra_repr(self):
+        return f"scale={tuple(self.scale.shape)}, shift={tuple(self.shift.shape)}"

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from .base import Elementwise, Op
 
 __all__ = ["ReLU", "Hardtanh", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Softplus", "GELU",
-           "Identity", "Power", "Softmax", "LogSoftmax"]
+           "SiLU", "Hardswish", "Hardsigmoid", "Identity", "Power", "Softmax", "LogSoftmax"]
 
 
 class ReLU(Elementwise):
@@ -112,6 +112,33 @@ class GELU(Elementwise):
 
     def forward(self, x):
         return F.gelu(x, approximate=self.approximate)
+
+
+class SiLU(Elementwise):
+    """y = x σ(x) (SiLU, also called Swish; EfficientNet, RegNet)."""
+
+    kind = "silu"
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class Hardswish(Elementwise):
+    """y = x · min(max(x + 3, 0), 6) / 6 (MobileNetV3)."""
+
+    kind = "hardswish"
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
+class Hardsigmoid(Elementwise):
+    """y = min(max(x + 3, 0), 6) / 6 (MobileNetV3's squeeze-and-excitation gates)."""
+
+    kind = "hardsigmoid"
+
+    def forward(self, x):
+        return F.hardsigmoid(x)
 
 
 class Identity(Elementwise):

@@ -1,7 +1,8 @@
-"""Pooling and reductions: max and average pooling, sums and means over axes.
+"""Pooling, reductions and resampling: max and average pooling, sums and means over axes,
+nearest and (bi/tri)linear interpolation.
 
-Average pooling, sums and means are :class:`~neon.ops.Summation` ops (fixed non-negative
-weights); max pooling is its own category.
+Average pooling, sums, means and interpolation are :class:`~neon.ops.Summation` ops (fixed
+non-negative weights); max pooling is its own category.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 
 from .base import Op, Summation, as_tuple
 
-__all__ = ["MaxPool", "AvgPool", "AdaptiveAvgPool", "Sum", "Mean"]
+__all__ = ["MaxPool", "AvgPool", "AdaptiveAvgPool", "Sum", "Mean", "Interpolate"]
 
 
 class MaxPool(Op):
@@ -108,3 +109,38 @@ class Mean(Sum):
 
     def forward(self, x):
         return x.mean(self.dims, keepdim=self.keepdim)
+
+
+_INTERPOLATION = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
+
+
+class Interpolate(Summation):
+    """Resampling by ``F.interpolate``: y[p] = Σ_q c_pq x[q] with fixed weights c ≥ 0.
+
+    Nearest modes copy one input value to each output; the linear modes (``linear``,
+    ``bilinear``, ``trilinear``, with ``align_corners`` as torch) mix the neighbours with
+    convex weights. Either ``size`` (the output's spatial size) or ``scale_factor`` is kept as
+    given, so the op resamples inputs of other sizes as the module would. Bicubic and area
+    modes are not Summation ops (bicubic weights can be negative) and are refused at import.
+    """
+
+    kind = "interpolate"
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest",
+                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None):
+        super().__init__()
+        if mode not in _INTERPOLATION:
+            raise ValueError(f"interpolation mode must be one of {_INTERPOLATION}, got {mode!r}")
+        if (size is None) == (scale_factor is None):
+            raise ValueError("give exactly one of size and scale_factor")
+        self.size, self.scale_factor = size, scale_factor
+        self.mode, self.align_corners = mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
+
+    def extra_repr(self):
+        how = f"size={self.size}" if self.size is not None else f"scale={self.scale_factor}"
+        return f"{how}, mode={self.mode!r}"

@@ -44,7 +44,7 @@ class WithLeaf(nn.Module):
 
 
 @pytest.mark.parametrize("leaf,cin,type_name", [
-    (nn.Upsample(scale_factor=2), 3, "torch.nn.modules.upsampling.Upsample"),
+    (nn.LocalResponseNorm(2), 3, "torch.nn.modules.normalization.LocalResponseNorm"),
     (nn.PixelShuffle(2), 4, "torch.nn.modules.pixelshuffle.PixelShuffle"),
     (nn.InstanceNorm2d(3), 3, "InstanceNorm2d"),
 ])
@@ -114,17 +114,24 @@ def test_matmul_at_top_level():
 
 
 def test_unknown_method_and_tuple_function():
-    with pytest.raises(UnsupportedOpError, match=r"method \.transpose\(\) is not supported"):
-        neon.from_torch(wrap(lambda self, x: self.fc(x).view(x.size(0), 2, 2).transpose(1, 2)
-                             .flatten(1)), X4)
-    with pytest.raises(UnsupportedOpError, match=r"split is not supported"):
-        neon.from_torch(wrap(lambda self, x: torch.split(self.fc(x), 2, 1)[0]), X4)
+    with pytest.raises(UnsupportedOpError, match=r"method \.cumsum\(\) is not supported"):
+        neon.from_torch(wrap(lambda self, x: self.fc(x).cumsum(1)), X4)
+    with pytest.raises(UnsupportedOpError, match=r"unbind is not supported"):
+        neon.from_torch(wrap(lambda self, x: torch.unbind(self.fc(x).view(-1, 2, 2), 1)[0]),
+                        X4)
 
 
 @pytest.mark.parametrize("fn,expected", [
-    (lambda self, x: self.fc(x) + 1.0, "adding a constant"),
-    (lambda self, x: self.fc(x) * 2.0, "mul is not supported"),
-    (lambda self, x: self.fc(x) + self.fc.bias, "reads a tensor attribute"),
+    (lambda self, x: self.fc(x) + self.fc.weight[:2], "would act on the batch axis"),
+    (lambda self, x: self.fc(x)[:, :1] * self.fc.bias, "broadcasts the tensor"),
+    (lambda self, x: self.fc(x) - x, "difference of two computed tensors"),
+    (lambda self, x: 1.0 / self.fc(x), "only division of a computed tensor by a constant"),
+    (lambda self, x: self.fc(x) + torch.ones(x.shape), "from the input's shape"),
+    (lambda self, x: self.fc(x).squeeze(), "squeeze without a dim"),
+    (lambda self, x: self.fc(x).view(-1, 2, 2).permute(1, 0, 2), "moves the batch axis"),
+    (lambda self, x: torch.roll(self.fc(x), 1), "roll without dims"),
+    (lambda self, x: F.interpolate(self.fc(x).view(-1, 1, 2, 2), scale_factor=2.0,
+                                   mode="bicubic"), "mode 'bicubic' is not supported"),
     (lambda self, x: F.dropout(self.fc(x), 0.5, training=True), "training=True"),
     (lambda self, x: F.softmax(self.fc(x)), "softmax without an explicit dim"),
     (lambda self, x: (self.fc(x), x), "returns tuple"),

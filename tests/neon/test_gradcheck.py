@@ -118,6 +118,30 @@ def op_cases():
          (torch.tensor([[0.4, -1.2, 0.8], [-0.3, 1.7, 2.2], [1.1, 0.6, -0.9]], dtype=DT),)),
         ("RootedLinear", ops.RootedLinear(randn(3, 4, seed=30), randn(3, seed=31),
                                           randn(3, 4, seed=32)), (x2,)),
+        ("SiLU", ops.SiLU(), (x2,)),
+        ("Hardswish", ops.Hardswish(), (away_from(x2 * 3, [-3.0, 3.0]),)),
+        ("Hardsigmoid", ops.Hardsigmoid(), (away_from(x2 * 3, [-3.0, 3.0]),)),
+        ("BroadcastAffine", ops.BroadcastAffine(randn(3, 1, 6, seed=33), randn(6, seed=34)),
+         (img,)),
+        ("BroadcastAffine/scalar", ops.BroadcastAffine(torch.tensor(0.5, dtype=DT),
+                                                       torch.tensor(3.0, dtype=DT)), (img,)),
+        ("Mul", ops.Mul(gate=1), (img, randn(2, 3, 1, 1, seed=35))),
+        ("Mul/ungated", ops.Mul(), (img, randn(2, 3, 6, 6, seed=36))),
+        ("Permute", ops.Permute((0, 2, 3, 1)), (img,)),
+        ("Expand", ops.Expand((3, 4, 6)), (randn(2, 3, 1, 6, seed=37),)),
+        ("Pad", ops.Pad((1, 2, 0, 1)), (img,)),
+        ("Pad/reflect", ops.Pad((1, 2, 2, 1), "reflect"), (img,)),
+        ("Pad/circular", ops.Pad((1, 1), "circular"), (randn(2, 3, 5, seed=38),)),
+        ("Roll", ops.Roll((2, -1), (2, 3)), (img,)),
+        ("Interpolate/nearest", ops.Interpolate(scale_factor=2.0), (img,)),
+        ("Interpolate/bilinear", ops.Interpolate((9, 7), mode="bilinear",
+                                                 align_corners=False), (img,)),
+        ("Interpolate/linear", ops.Interpolate(scale_factor=1.5, mode="linear",
+                                               align_corners=True), (randn(2, 2, 6, seed=39),)),
+        ("LayerNorm", ops.LayerNorm((6,), randn(6, seed=47), randn(6, seed=48)), (img,)),
+        ("LayerNorm/2d-no-affine", ops.LayerNorm((6, 6)), (img,)),
+        ("GroupNorm", ops.GroupNorm(3, randn(3, seed=49), randn(3, seed=50)), (img,)),
+        ("GroupNorm/one-group", ops.GroupNorm(1), (randn(2, 4, 5, seed=51),)),
     ]
     dist, duels, X = _duels_op()
     with torch.no_grad():
@@ -151,7 +175,7 @@ def distance_cases():
 CONCRETE = [name for name in ops.__all__ if isinstance(getattr(ops, name), type)
             and issubclass(getattr(ops, name), ops.Op)
             and name not in ("Op", "Elementwise", "Summation", "Routing", "Distance", "Pool",
-                             "Affine")]
+                             "Affine", "Product", "Normalization")]
 
 
 def test_every_concrete_op_has_a_gradcheck_case():
