@@ -254,13 +254,14 @@ TABLE = [
 
 def _method_rows():
     """The attribution methods' and the concept tools' rows, kept beside their tests
-    (tests/methods/, tests/concepts/ and tests/metrics/, bad_rows_*.py)."""
+    (tests/lrp/, tests/methods/, tests/concepts/ and tests/metrics/, bad_rows_*.py)."""
     import runpy
     from pathlib import Path
 
     rows = []
     here = Path(__file__).parent
-    for path in sorted([*(here / "methods").glob("bad_rows_*.py"),
+    for path in sorted([*(here / "lrp").glob("bad_rows_*.py"),
+                        *(here / "methods").glob("bad_rows_*.py"),
                         *(here / "concepts").glob("bad_rows_*.py"),
                         *(here / "metrics").glob("bad_rows_*.py")]):
         rows += runpy.run_path(str(path))["ROWS"]
@@ -288,7 +289,8 @@ COVERED_ELSEWHERE = {
     "lrp.select.handles": "predicate helper", "lrp.select.is_kind": "predicate helper",
     "lrp.rules.Pass": "no parameters", "lrp.rules.Route": "no parameters",
     "lrp.rules.WinnerTakeAll": "no parameters", "lrp.rules.SoftmaxRule": "no parameters",
-    "lrp.rules.Gradient": "no parameters", "lrp.rules.GuidedBackprop": "no parameters",
+    "lrp.rules.Gradient": "no parameters", "lrp.rules.SignalTakeAll": "no parameters",
+    "lrp.rules.UniformSplit": "no parameters", "lrp.rules.GuidedBackprop": "no parameters",
     "lrp.rules.DeconvNet": "no parameters", "lrp.rules.DistanceSplit": "no parameters",
     "lrp.rules.Rule": "base class", "lrp.rules.stabilize": "internal primitive",
     "lrp.rules.divide": "internal primitive", "lrp.rules.vjp": "internal primitive",

@@ -7,9 +7,12 @@ module                 rules
                        the primitives :func:`stabilize`, :func:`divide`, :func:`vjp`
 :mod:`.affine`         :class:`Generic`, :class:`Epsilon`, :class:`Gamma`,
                        :class:`AlphaBeta`, :class:`ZPlus`, :class:`Flat`,
-                       :class:`WSquare`, :class:`ZBox`
+                       :class:`WSquare`, :class:`ZBox`; :class:`ElementwiseEpsilon`
+                       (unfolded BatchNorm, constant arithmetic)
 :mod:`.structural`     :class:`Pass`, :class:`Norm`, :class:`WinnerTakeAll`,
                        :class:`ProportionalMax`, :class:`Route`, :class:`SoftmaxRule`
+:mod:`.products`       :class:`SignalTakeAll`, :class:`UniformSplit` (gated products)
+:mod:`.normalization`  :class:`FrozenScale` (LayerNorm, GroupNorm)
 :mod:`.gradient`       :class:`Gradient`, :class:`GuidedBackprop`, :class:`DeconvNet`,
                        :class:`ExcitationBackprop` (the gradient family)
 :mod:`.neon`           :class:`DistanceSplit`, :class:`SoftMinRedistribution`,
@@ -23,7 +26,17 @@ pass-through on elementwise ops, proportional split on summations, winner-take-a
 pooling, exact routing on structure ops, and the NEON rules on distance models.
 """
 
-from .affine import AlphaBeta, Epsilon, Flat, Gamma, Generic, WSquare, ZBox, ZPlus
+from .affine import (
+    AlphaBeta,
+    ElementwiseEpsilon,
+    Epsilon,
+    Flat,
+    Gamma,
+    Generic,
+    WSquare,
+    ZBox,
+    ZPlus,
+)
 from .base import Rule, RuleError, default_rule, divide, register_default, stabilize, vjp
 from .gradient import DeconvNet, ExcitationBackprop, Gradient, GuidedBackprop
 from .neon import (
@@ -38,6 +51,8 @@ from .neon import (
     pool_weights,
     root_split,
 )
+from .normalization import FrozenScale
+from .products import SignalTakeAll, UniformSplit
 from .structural import Norm, Pass, ProportionalMax, Route, SoftmaxRule, WinnerTakeAll
 
 __all__ = [
@@ -47,4 +62,5 @@ __all__ = [
     "GuidedBackprop", "DeconvNet", "ExcitationBackprop",
     "DistanceSplit", "SoftMinRedistribution", "Midpoint", "RivalSoftMin", "DuelMidpoint",
     "DuelTaylor", "RootRule", "pool_weights", "absorbed_share", "root_split",
+    "ElementwiseEpsilon", "SignalTakeAll", "UniformSplit", "FrozenScale",
 ]

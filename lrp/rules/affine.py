@@ -1,4 +1,5 @@
-"""Rules for affine ops (Linear, Conv): LRP-0/ε, γ, αβ, z⁺, flat, w², z^B and the generic rule.
+"""Rules for affine ops (Linear, Conv): LRP-0/ε, γ, αβ, z⁺, flat, w², z^B and the generic rule;
+and LRP-ε over the elementwise affine maps (unfolded BatchNorm, constant arithmetic).
 
 The template (docs/lrp_rules.md; Montavon et al., "Layer-wise relevance propagation: an
 overview", 2019)
@@ -25,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from neon.ops import Affine
+from neon.ops import Affine, BatchNorm, BroadcastAffine, ElementwiseAffine
 
 from .base import (
     Rule,
@@ -38,7 +39,8 @@ from .base import (
     register_default,
 )
 
-__all__ = ["Generic", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "Flat", "WSquare", "ZBox"]
+__all__ = ["Generic", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "Flat", "WSquare", "ZBox",
+           "ElementwiseEpsilon"]
 
 
 def _nonnegative(a: torch.Tensor) -> bool:
@@ -544,4 +546,57 @@ class ZBox(_AffineRule):
         return [(a - high) * c - (low - high) * c_pos]
 
 
+# ------------------------------------------------------------------ elementwise affine maps
+
+class ElementwiseEpsilon(Rule):
+    """LRP-ε over an elementwise affine map y = s ⊙ x + t (unfolded BatchNorm, constant
+    arithmetic such as ``x * layer_scale`` or ``x / 6 + 0.5``).
+
+        R_in_j = s_j x_j / (y_j + ε·sign(y_j)) · R_j
+
+    (summed over the copies of x_j when s or t broadcast x to a larger shape). Each unit is a
+    one-input affine neuron, so this is :class:`Epsilon` with one term: the shift t plays the
+    bias and absorbs its share t/y·R, and Σ R_in = Σ R·s x / stab(y). With ``epsilon=0``,
+    units with y = 0 pass nothing.
+
+    Parameters
+    ----------
+    epsilon : float
+        Stabilizer ε ≥ 0 (sign(0) = +1).
+
+    Notes
+    -----
+    Why not pass the relevance through, as for activations? Pass hands on relevance sized by
+    y = s x + t. When the BatchNorm cannot be folded (it reads a concatenation, a sum or the
+    input), the layer below divides that relevance by its own output x: where x ≈ 0 but
+    t ≠ 0 the ratio R/x explodes (on DenseNet, Σ R / f reached 5e7 with Pass). The ε rule
+    hands on relevance sized by s x, so the layer below divides s x R / y by x and gets
+    s R / y, which does not grow as x → 0. It is the default of :class:`~neon.ops.BatchNorm` and
+    :class:`~neon.ops.BroadcastAffine`; a plain :class:`~neon.ops.ElementwiseAffine` (a
+    scikit-learn scaler, whose relevance is relative to its offset) keeps :class:`Pass`.
+
+    References
+    ----------
+    Bach et al., "On pixel-wise explanations for non-linear classifier decisions by
+    layer-wise relevance propagation", PLoS ONE 2015 (the ε rule); Montavon et al.,
+    "Layer-wise relevance propagation: an overview", 2019 (biases absorb their share).
+    """
+
+    ops = (ElementwiseAffine,)
+
+    def __init__(self, epsilon: float = 1e-6):
+        self.epsilon = check_number(epsilon, "epsilon")
+
+    def _params(self):
+        return {"epsilon": self.epsilon}
+
+    def __call__(self, op, inputs, output, relevance):
+        (x,) = inputs
+        scale, _ = op.parts(x)
+        r = divide(relevance, output, self.epsilon).mul_(x).mul_(scale)
+        return [r if r.shape == x.shape else r.sum_to_size(x.shape)]
+
+
 register_default(Affine, Epsilon)
+register_default(BatchNorm, ElementwiseEpsilon)
+register_default(BroadcastAffine, ElementwiseEpsilon)

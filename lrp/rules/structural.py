@@ -11,10 +11,13 @@ from neon.ops import (
     AvgPool,
     Concat,
     Elementwise,
+    Expand,
     Flatten,
     LogSoftmax,
     MaxPool,
+    Permute,
     Reshape,
+    Roll,
     Routing,
     Softmax,
     Summation,
@@ -26,7 +29,9 @@ __all__ = ["Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "Softmax
 
 
 class Pass(Rule):
-    """R_in = R_out: elementwise activations, BatchNorm left unfolded, identities."""
+    """R_in = R_out: elementwise activations (ReLU, SiLU, GELU, …), identities, and a
+    scaler's per-feature affine map (an ``ElementwiseAffine``, whose relevance is relative to
+    its offset). Unfolded BatchNorms and constant shifts get :class:`ElementwiseEpsilon`."""
 
     ops = (Elementwise, LogSoftmax)
 
@@ -90,7 +95,14 @@ class ProportionalMax(Rule):
 
 
 class Route(Rule):
-    """Exact routing by index for Concat, Reshape, Flatten and Select (R_in = Jᵀ R)."""
+    """Exact routing by index for the Routing ops (R_in = Jᵀ R, J a 0/1 index map).
+
+    Concat splits R; Reshape and Flatten reshape it back; Permute permutes it by the inverse
+    permutation; Roll rolls it back by the negative shifts; Expand sums the relevance of the
+    copies of each value back onto it. Every other Routing op (Select, Pad) gets the
+    vector-Jacobian product: a reflected or replicated value collects the relevance of its
+    copies, and relevance of a padded constant is dropped (absorbed, like a bias).
+    """
 
     ops = (Routing,)
 
@@ -99,6 +111,12 @@ class Route(Rule):
             return list(torch.split(relevance, [a.shape[op.dim] for a in inputs], op.dim))
         if isinstance(op, (Reshape, Flatten)):
             return [relevance.reshape(inputs[0].shape)]
+        if isinstance(op, Permute):
+            return [relevance.permute(op.inverse())]
+        if isinstance(op, Expand):
+            return [relevance.sum_to_size(inputs[0].shape)]
+        if isinstance(op, Roll):
+            return [torch.roll(relevance, tuple(-s for s in op.shifts), op.dims)]
         return vjp(op, inputs, relevance)
 
 

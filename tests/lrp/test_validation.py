@@ -161,6 +161,8 @@ PLAIN = [
     rules.ZBox(-1.0, 2.0), rules.ZBox(low=0, high=1, stabilizer=0),
     rules.Generic(), rules.Generic(epsilon=0.5, output_factor="ones", zero_bias=True),
     rules.Pass(), rules.Norm(), rules.Norm(0.0), rules.WinnerTakeAll(),
+    rules.ElementwiseEpsilon(), rules.ElementwiseEpsilon(0.5), rules.SignalTakeAll(),
+    rules.UniformSplit(), rules.FrozenScale(), rules.FrozenScale(0.0),
     rules.ProportionalMax(), rules.ProportionalMax(1e-3), rules.Route(), rules.SoftmaxRule(),
     rules.Gradient(), rules.GuidedBackprop(), rules.DeconvNet(), rules.ExcitationBackprop(),
     rules.ExcitationBackprop(dual=True), rules.DistanceSplit(), rules.SoftMinRedistribution(),
