@@ -3,23 +3,11 @@ LayerNorm and GroupNorm."""
 
 from __future__ import annotations
 
-import torch
-
 from neon.ops import Normalization
 
 from .base import Rule, check_number, divide, register_default
 
 __all__ = ["FrozenScale"]
-
-
-def _frozen_vjp(op, x, grad_out):
-    """Jᵀ g for the map x ↦ γ ⊙ (x − μ(x)) ⊙ r + β with the inverse std r held constant."""
-    with torch.enable_grad():
-        xg = x.detach().requires_grad_(True)
-        mean, rstd = op.statistics(xg)
-        y = op.normalize(xg, mean, rstd.detach())
-        (g,) = torch.autograd.grad(y, xg, grad_out)
-    return g
 
 
 class FrozenScale(Rule):
@@ -42,9 +30,10 @@ class FrozenScale(Rule):
     layer non-linear; its gradient redistributes relevance among the features of a token
     and breaks conservation. Treated as a constant of the forward pass (a detach), the rest,
     x ↦ γ ⊙ (x − μ(x)) ⊙ r + β, is affine, since the mean subtraction is linear, and gets
-    the ε rule of an affine layer. It is computed with one vector-Jacobian product through
-    ``op.normalize(x, μ(x), r.detach())``, so it holds for every
-    :class:`~neon.ops.Normalization` op.
+    the ε rule of an affine layer. Jᵀ comes from the op's ``transpose_frozen`` (closed form
+    r ⊙ (γg − mean(γg)) per group for LayerNorm and GroupNorm; one vector-Jacobian product
+    through ``op.normalize(x, μ(x), r.detach())`` for any other
+    :class:`~neon.ops.Normalization` op).
 
     References
     ----------
@@ -63,7 +52,7 @@ class FrozenScale(Rule):
     def __call__(self, op, inputs, output, relevance):
         (x,) = inputs
         s = divide(relevance, output, self.epsilon)
-        return [_frozen_vjp(op, x, s).mul_(x)]
+        return [op.transpose_frozen(x, s).mul_(x)]
 
 
 register_default(Normalization, FrozenScale)

@@ -11,6 +11,7 @@ a constant while the mean subtraction, which is linear, propagates like a linear
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .base import Op
 
@@ -50,6 +51,21 @@ class Normalization(Op):
     def forward(self, x):
         return self.normalize(x, *self.statistics(x))
 
+    def transpose_frozen(self, x, grad_out):
+        """Jᵀ g for the map x ↦ γ ⊙ (x − μ(x)) ⊙ r + β with the inverse std r held at its
+        value at ``x`` (the mean subtraction kept: it is linear). This generic form runs one
+        vector-Jacobian product; subclasses give the closed form
+        r ⊙ (γg − mean_group(γg))."""
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            mean, rstd = self.statistics(xg)
+            (g,) = torch.autograd.grad(self.normalize(xg, mean, rstd.detach()), xg, grad_out)
+        return g
+
+    def _scaled(self, x, grad_out):
+        return grad_out if self.weight is None else \
+            grad_out * self.weight.reshape(self.affine_shape(x))
+
 
 class LayerNorm(Normalization):
     """Normalization over the trailing axes of shape ``normalized_shape`` (``nn.LayerNorm``,
@@ -68,6 +84,16 @@ class LayerNorm(Normalization):
 
     def affine_shape(self, x):
         return self.normalized_shape
+
+    def forward(self, x):
+        """torch's fused kernel (the same numbers as :meth:`normalize` at
+        :meth:`statistics`, in one pass)."""
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def transpose_frozen(self, x, grad_out):
+        dims = tuple(range(x.dim() - len(self.normalized_shape), x.dim()))
+        t = self._scaled(x, grad_out)
+        return (t - t.mean(dims, keepdim=True)).mul_(self.statistics(x)[1])
 
     def extra_repr(self):
         return f"normalized_shape={self.normalized_shape}, eps={self.eps}"
@@ -94,6 +120,15 @@ class GroupNorm(Normalization):
 
     def affine_shape(self, x):
         return (-1,) + (1,) * (x.dim() - 2)
+
+    def forward(self, x):
+        return F.group_norm(x, self.groups, self.weight, self.bias, self.eps)
+
+    def transpose_frozen(self, x, grad_out):
+        t = self._scaled(x, grad_out)
+        grouped = t.reshape(t.shape[0], self.groups, -1)
+        centred = (grouped - grouped.mean(-1, keepdim=True)).reshape(t.shape)
+        return centred.mul_(self.statistics(x)[1])
 
     def extra_repr(self):
         return f"groups={self.groups}, eps={self.eps}"

@@ -204,3 +204,30 @@ def test_segmentation_head_imports():
     assert {"interpolate", "hardswish", "mul"} <= kinds
     with torch.no_grad():
         torch.testing.assert_close(graph(x), wrapped(x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("op", [
+    neon.ops.LayerNorm((6,), seeded(6, seed=5), seeded(6, seed=6)),
+    neon.ops.LayerNorm((4, 6)),
+    neon.ops.GroupNorm(2, seeded(4, seed=7), seeded(4, seed=8)),
+    neon.ops.GroupNorm(4),
+], ids=["layer_norm", "layer_norm-2d", "group_norm", "group_norm-per-channel"])
+def test_frozen_transpose_closed_form_equals_autograd(op):
+    """The closed forms r ⊙ (γg − mean(γg)) against the generic vector-Jacobian product of
+    the map with r held constant."""
+    op = op.double()
+    x, g = seeded(3, 4, 5, 6, seed=9), seeded(3, 4, 5, 6, seed=10)
+    generic = neon.ops.Normalization.transpose_frozen(op, x, g)
+    torch.testing.assert_close(op.transpose_frozen(x, g), generic, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", [
+    neon.ops.LayerNorm((6,), seeded(6, seed=5), seeded(6, seed=6), eps=1e-6),
+    neon.ops.GroupNorm(2, seeded(4, seed=7), seeded(4, seed=8)),
+], ids=["layer_norm", "group_norm"])
+def test_fused_forward_equals_the_two_parts(op):
+    """forward (torch's fused kernel) = normalize at statistics, the parts the rules use."""
+    op = op.double()
+    x = seeded(3, 4, 5, 6, seed=11) * 3 + 1
+    torch.testing.assert_close(op(x), op.normalize(x, *op.statistics(x)), rtol=1e-12,
+                               atol=1e-12)
