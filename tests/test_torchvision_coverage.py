@@ -110,16 +110,16 @@ class _FrozenNormalization:
     gives the gradient of the network FrozenScale explains)."""
 
     def __enter__(self):
-        self.saved = {cls: cls.statistics for cls in (ops.LayerNorm, ops.GroupNorm)}
-        for cls, statistics in self.saved.items():
-            def frozen(op, x, statistics=statistics):
-                mean, rstd = statistics(op, x)
-                return mean, rstd.detach()
-            cls.statistics = frozen
+        self.saved = {cls: cls.forward for cls in (ops.LayerNorm, ops.GroupNorm)}
+        for cls in self.saved:
+            def frozen(op, x):
+                mean, rstd = op.statistics(x)
+                return op.normalize(x, mean, rstd.detach())
+            cls.forward = frozen
 
     def __exit__(self, *exc):
-        for cls, statistics in self.saved.items():
-            cls.statistics = statistics
+        for cls, forward in self.saved.items():
+            cls.forward = forward
 
 
 def _bias_free(model: nn.Module) -> nn.Module:
