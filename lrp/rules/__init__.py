@@ -13,6 +13,8 @@ module                 rules
                        :class:`ProportionalMax`, :class:`Route`, :class:`SoftmaxRule`
 :mod:`.products`       :class:`SignalTakeAll`, :class:`UniformSplit` (gated products)
 :mod:`.normalization`  :class:`FrozenScale` (LayerNorm, GroupNorm)
+:mod:`.reference`      :class:`RevealCancel`, :class:`Rescale` (DeepLIFT on dense layers
+                       with a reference, :class:`~neon.ops.ReferencedLinear`)
 :mod:`.gradient`       :class:`Gradient`, :class:`GuidedBackprop`, :class:`DeconvNet`,
                        :class:`ExcitationBackprop` (the gradient family)
 :mod:`.neon`           :class:`DistanceSplit`, :class:`SoftMinRedistribution`,
@@ -53,6 +55,7 @@ from .neon import (
 )
 from .normalization import FrozenScale
 from .products import SignalTakeAll, UniformSplit
+from .reference import Rescale, RevealCancel
 from .structural import Norm, Pass, ProportionalMax, Route, SoftmaxRule, WinnerTakeAll
 
 __all__ = [
@@ -62,5 +65,6 @@ __all__ = [
     "GuidedBackprop", "DeconvNet", "ExcitationBackprop",
     "DistanceSplit", "SoftMinRedistribution", "Midpoint", "RivalSoftMin", "DuelMidpoint",
     "DuelTaylor", "RootRule", "pool_weights", "absorbed_share", "root_split",
-    "ElementwiseEpsilon", "SignalTakeAll", "UniformSplit", "FrozenScale",
+    "ElementwiseEpsilon", "SignalTakeAll", "UniformSplit", "FrozenScale", "Rescale",
+    "RevealCancel",
 ]

@@ -5,7 +5,8 @@ module                 ops
 =====================  ==========================================================
 :mod:`.base`           :class:`Op` and the categories rules are chosen by
                        (:class:`Elementwise`, :class:`Summation`, :class:`Routing`)
-:mod:`.affine`         :class:`Affine` (:class:`Linear`, :class:`Conv`),
+:mod:`.affine`         :class:`Affine` (:class:`Linear`, :class:`Conv`,
+                       :class:`ReferencedLinear`),
                        :class:`ElementwiseAffine`, :class:`BatchNorm`,
                        :class:`BroadcastAffine`
 :mod:`.elementwise`    activations (:class:`ReLU`, …, :class:`SiLU`,
@@ -27,7 +28,15 @@ A new op is one class in the module of its family, deriving from its category; i
 one class in the matching module of :mod:`lrp.rules` (docs/architecture.md).
 """
 
-from .affine import Affine, BatchNorm, BroadcastAffine, Conv, ElementwiseAffine, Linear
+from .affine import (
+    Affine,
+    BatchNorm,
+    BroadcastAffine,
+    Conv,
+    ElementwiseAffine,
+    Linear,
+    ReferencedLinear,
+)
 from .base import Elementwise, Op, Routing, Summation, known_kinds, op_class
 from .distance import Distance, SquaredDistance, coincidence_tolerance
 from .elementwise import (
@@ -56,7 +65,8 @@ from .structure import Add, Concat, Expand, Flatten, Pad, Permute, Reshape, Roll
 
 __all__ = [
     "Op", "Elementwise", "Summation", "Routing", "Distance", "Pool", "known_kinds", "op_class",
-    "Affine", "Linear", "Conv", "ElementwiseAffine", "BatchNorm", "BroadcastAffine",
+    "Affine", "Linear", "ReferencedLinear", "Conv", "ElementwiseAffine", "BatchNorm",
+    "BroadcastAffine",
     "ReLU", "Hardtanh", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Softplus", "GELU", "SiLU",
     "Hardswish", "Hardsigmoid", "Identity", "Power", "Softmax", "LogSoftmax",
     "MaxPool", "AvgPool", "AdaptiveAvgPool", "Sum", "Mean", "Interpolate",

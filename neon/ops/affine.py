@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from .base import Elementwise, Op, as_tuple
 
-__all__ = ["Affine", "Linear", "Conv", "ElementwiseAffine", "BatchNorm", "BroadcastAffine"]
+__all__ = ["Affine", "Linear", "ReferencedLinear", "Conv", "ElementwiseAffine", "BatchNorm",
+           "BroadcastAffine"]
 
 
 class Affine(Op):
@@ -77,6 +78,44 @@ class Linear(Affine):
 
     def extra_repr(self):
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}"
+
+
+_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+                "identity": lambda z: z}
+
+
+class ReferencedLinear(Linear):
+    """A dense layer z = a Wᵀ + b that knows its input at a reference point and the activation
+    that follows it: the layer of a network explained relative to a reference input
+    (DeepLIFT; Shrikumar et al., ICML 2017).
+
+    The forward is the plain dense layer. ``reference`` is the layer's input ā when the
+    network reads the reference input (the data mean), ``activation`` the elementwise g of
+    the next node ("relu", "tanh", "sigmoid", or "identity" where none follows), so the rules
+    of :mod:`lrp.rules.reference` can evaluate y = g(z) and ȳ = g(z̄) with z̄ = ā Wᵀ + b.
+    ``top``: the layer computes the explained output; its rule turns relevance of the value
+    f(x) into relevance of the difference f(x) − f(reference) (the reference's share is
+    absorbed, as a bias's).
+    """
+
+    kind = "referenced_linear"
+
+    def __init__(self, weight, bias, reference, activation: str = "identity",
+                 top: bool = False):
+        super().__init__(weight, bias)
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
+                             f"got {activation!r}")
+        self.register_buffer("reference", torch.as_tensor(reference).detach().clone()
+                             .to(self.weight.dtype))
+        self.activation, self.top = activation, bool(top)
+
+    def activate(self, z):
+        """g(z), the activation that follows the layer."""
+        return _ACTIVATIONS[self.activation](z)
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, then {self.activation}" + (", top" if self.top else "")
 
 
 class Conv(Affine):

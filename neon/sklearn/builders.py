@@ -314,6 +314,48 @@ def declare_estimator(graph, estimator, preprocessing, *, explained: str, output
                          else None)
 
 
+_FOLLOWING = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}
+
+
+def reference_layers(graph, reference):
+    """``graph`` with every dense node a :class:`~neon.ops.ReferencedLinear` that knows its
+    input at ``reference`` (one raw input row, the data mean) and the activation after it:
+    the network is then explained relative to the reference by DeepLIFT's rules
+    (:mod:`lrp.rules.reference`). The graph's output layer is marked ``top``.
+
+    Parameters
+    ----------
+    graph : Graph
+        A network of ``Linear`` nodes, activations and per-feature steps (its output set).
+    reference : ndarray of shape (d_in,)
+        The reference input in raw-feature space.
+
+    Returns
+    -------
+    Graph
+        A new graph; the forward is unchanged.
+    """
+    import torch
+
+    from ..ops import Linear, ReferencedLinear
+    from ..rewrites import rebuild
+
+    dense = [n.name for n in graph.nodes if type(n.op) is Linear]
+    x = torch.as_tensor(np.asarray(reference, dtype=np.float64)[None]).to(graph.dtype)
+    with torch.no_grad():
+        _, values = graph.forward(x, keep="all")
+    replace = {}
+    for name in dense:
+        node = graph[name]
+        consumers = graph.consumers(name)
+        after = graph[consumers[0]].kind if len(consumers) == 1 else None
+        replace[name] = ReferencedLinear(node.op.weight, node.op.bias,
+                                         values[node.inputs[0]][0],
+                                         _FOLLOWING.get(after, "identity"),
+                                         top=name == graph.output)
+    return rebuild(graph, replace)
+
+
 def finish_graph(graph, estimator, preprocessing, output: str, **declarations):
     """Set the output node, then :func:`declare_estimator` (the linear and MLP networks)."""
     graph.set_output(output)

@@ -30,9 +30,19 @@ data, with a one-time :class:`~neon.sklearn.builders.ReferenceDataWarning`), of
 ``root="nearest"`` (m_k = μ − z_k(μ) w_k/‖w_k‖², which ranks raw features by w_ki²) and of
 z^B with the data's box (docs/neon.md, "Already-neural and linear").
 
-References: Montavon et al., "Layer-wise relevance propagation: an overview", in Explainable
-AI, LNCS 11700, Springer 2019; Montavon et al., "Explaining nonlinear classification decisions
-with deep Taylor decomposition", Pattern Recognition 65, 2017.
+``root="deeplift"`` (the default of an MLPRegressor given data): every dense layer is a
+:class:`~neon.ops.ReferencedLinear` holding its input at the data mean μ, and DeepLIFT's
+RevealCancel rule (:mod:`lrp.rules.reference`) explains the prediction's difference from the
+mean's, f(x) − f(μ), exactly (Σ_i R_i = f(x) − f(μ); the top layer absorbs f(μ)). Positive
+and negative contributions to a unit get their own multipliers, so inputs that cancel before
+a ReLU are not both dropped. On the diabetes regressor of the faithfulness benchmark it
+narrows the gap to the best method's MoRF AUC from 0.067 / 0.103 (rooted first layer) to
+0.031 / 0.045 (benchmarks/RESULTS.md).
+
+References: Shrikumar et al., "Learning important features through propagating activation
+differences", ICML 2017; Montavon et al., "Layer-wise relevance propagation: an overview", in
+Explainable AI, LNCS 11700, Springer 2019; Montavon et al., "Explaining nonlinear
+classification decisions with deep Taylor decomposition", Pattern Recognition 65, 2017.
 """
 
 from __future__ import annotations
@@ -40,9 +50,11 @@ from __future__ import annotations
 import numpy as np
 
 from .builders import (
+    ROOTS,
     add_first_linear,
     all_outputs,
     finish_graph,
+    reference_layers,
     resolve_root,
     start_graph,
 )
@@ -155,8 +167,9 @@ def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessin
         (PCA) and those after it are folded into ``dense1``.
     fold_preprocessing : bool
         Fold all the preprocessing into ``dense1`` instead.
-    root : {None, "equal", "nearest", "origin"}
-        ``None``: ``"equal"`` with ``data``, ``"origin"`` without; see the module notes.
+    root : {None, "deeplift", "equal", "nearest", "origin"}
+        ``None``: with ``data``, ``"deeplift"`` for a regressor and ``"equal"`` for a
+        classifier; ``"origin"`` without data. See the module notes.
 
     Returns
     -------
@@ -184,7 +197,8 @@ def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessin
     act = estimator.activation
     _activation_op(act, estimator)              # refuse an unsupported activation first
     graph, source, data = start_graph(estimator, data, preprocessing, layers[0][0].shape[1])
-    root = resolve_root(root, data, estimator, "equal")
+    deeplift = _wants_deeplift(root, data, estimator)
+    root = "origin" if deeplift else resolve_root(root, data, estimator, "equal")
     for i, (weight, bias) in enumerate(layers, start=1):
         name = f"dense{i}"
         if i == 1:
@@ -198,4 +212,25 @@ def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessin
         op = _activation_op(act, estimator) if i < len(layers) else None
         if op is not None:
             source = graph.add_node(f"{act}{i}", op, [source], role="activation")
+    if deeplift:
+        graph.set_output(source)
+        graph, root = reference_layers(graph, data.mean(0)), "deeplift"
     return finish_graph(graph, estimator, preprocessing, source, root=root, **meta)
+
+
+def _wants_deeplift(root, data, estimator) -> bool:
+    """Whether the network is explained relative to the data mean by DeepLIFT's rules: asked
+    for (``root="deeplift"``, which needs data), or the default of a regressor given data."""
+    if root is not None and not (isinstance(root, str) and root in ROOTS + ("deeplift",)):
+        raise ValueError(
+            f"root must be None, 'deeplift', 'equal', 'nearest' or 'origin', got {root!r}: "
+            "'deeplift' explains every layer relative to the network at the data mean "
+            "(DeepLIFT's RevealCancel), the others root the first layer only (see "
+            "neon.sklearn.mlp)")
+    if isinstance(root, str) and root == "deeplift":
+        if data is None:
+            raise ValueError("root='deeplift' needs reference data: neon.neuralize(model, "
+                             f"X_train) with X_train in the {type(estimator).__name__}'s raw "
+                             "input space")
+        return True
+    return root is None and data is not None and not hasattr(estimator, "classes_")

@@ -118,6 +118,8 @@ def op_cases():
          (torch.tensor([[0.4, -1.2, 0.8], [-0.3, 1.7, 2.2], [1.1, 0.6, -0.9]], dtype=DT),)),
         ("RootedLinear", ops.RootedLinear(randn(3, 4, seed=30), randn(3, seed=31),
                                           randn(3, 4, seed=32)), (x2,)),
+        ("ReferencedLinear", ops.ReferencedLinear(randn(5, 4, seed=52), randn(5, seed=53),
+                                                  randn(4, seed=54), "relu", top=True), (x2,)),
         ("SiLU", ops.SiLU(), (x2,)),
         ("Hardswish", ops.Hardswish(), (away_from(x2 * 3, [-3.0, 3.0]),)),
         ("Hardsigmoid", ops.Hardsigmoid(), (away_from(x2 * 3, [-3.0, 3.0]),)),

@@ -384,7 +384,7 @@ def test_mlp_other_activations_conserve_at_the_first_layer(activation):
     y = Z[:, 0] - Z[:, 1] ** 2 + 0.1 * rng.normal(size=len(Z))
     est = _fit(MLPRegressor(hidden_layer_sizes=(8, 5), activation=activation, solver="lbfgs",
                             max_iter=200, random_state=0), X, y)
-    graph = neon.neuralize(est, X)
+    graph = neon.neuralize(est, X, root="equal")   # a regressor's default is "deeplift"
     expl = lrp.explain(graph, X, return_all=True)
     total = np.asarray(expl.nodes["dense1"]).sum(1)
     assert np.isfinite(expl.relevance).all()
