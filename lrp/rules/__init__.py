@@ -13,8 +13,8 @@ module                 rules
                        :class:`ProportionalMax`, :class:`Route`, :class:`SoftmaxRule`
 :mod:`.products`       :class:`SignalTakeAll`, :class:`UniformSplit` (gated products)
 :mod:`.normalization`  :class:`FrozenScale` (LayerNorm, GroupNorm)
-:mod:`.reference`      :class:`RevealCancel`, :class:`Rescale` (DeepLIFT on dense layers
-                       with a reference, :class:`~neon.ops.ReferencedLinear`)
+:mod:`.reference`      :class:`RevealCancel`, :class:`Rescale` (DeepLIFT on a dense network
+                       with a reference, :class:`~neon.ops.ReferencedMLP`)
 :mod:`.gradient`       :class:`Gradient`, :class:`GuidedBackprop`, :class:`DeconvNet`,
                        :class:`ExcitationBackprop` (the gradient family)
 :mod:`.neon`           :class:`DistanceSplit`, :class:`SoftMinRedistribution`,

@@ -1,100 +1,119 @@
-"""Rules relative to a reference input: DeepLIFT's Rescale and RevealCancel on dense layers
-that know their reference (:class:`neon.ops.ReferencedLinear`).
+"""DeepLIFT's rules, Rescale and RevealCancel, for networks that know their reference input
+(:class:`neon.ops.ReferencedMLP`).
 
 DeepLIFT (Shrikumar et al., "Learning important features through propagating activation
 differences", ICML 2017) explains the difference f(x) − f(x̄) from a reference input x̄ (for
-scikit-learn models: the training mean). Each dense unit k with activation g compares
-z = a·w_k + b and y = g(z) with their values z̄, ȳ at the reference; the input j contributes
-c_jk = w_kj (a_j − ā_j) to Δz_k = z_k − z̄_k, and relevance (a share of Δy_k) flows back in
-proportion to the contributions, weighted by a multiplier m = Δy/Δz:
+scikit-learn models: the training mean). Every unit k with activation g compares
+z = a·w_k + b and y = g(z) with their values z̄, ȳ at the reference. Changes are carried
+forward as a positive and a negative part, Δa = Δa⁺ + Δa⁻ (at the input, the parts of
+x − x̄; after a unit, its Δy⁺ and Δy⁻), and a dense layer adds them up by sign,
 
-* Rescale: one multiplier per unit, m_k = Δy_k / Δz_k;
-* RevealCancel: the positive and the negative contributions Δz⁺_k = Σ_j max(c_jk, 0) and
-  Δz⁻_k = Σ_j min(c_jk, 0) get their own multipliers m± = Δy± / Δz± with
-  Δy⁺ = ½[g(z̄ + Δz⁺) − g(z̄)] + ½[g(z̄ + Δz⁻ + Δz⁺) − g(z̄ + Δz⁻)] (and Δy⁻ symmetrically),
-  so contributions that cancel each other before a ReLU are not both dropped.
+    Δz⁺ = W⁺Δa⁺ + W⁻Δa⁻,   Δz⁻ = W⁻Δa⁺ + W⁺Δa⁻.
 
-Both conserve: Σ_j R_j = Σ_k R_k (Δy⁺ + Δy⁻ = Δy). At the layer that computes the explained
-output (``op.top``), relevance arrives as the value f(x); its share f(x̄)/f(x) is the
-reference's, absorbed like a bias, so the input relevance sums to f(x) − f(x̄) exactly.
+A unit turns them into Δy± with multipliers m± = Δy±/Δz±:
+
+* Rescale: one multiplier, m⁺ = m⁻ = Δy/Δz;
+* RevealCancel: Δy⁺ = ½[g(z̄+Δz⁺) − g(z̄)] + ½[g(z̄+Δz⁻+Δz⁺) − g(z̄+Δz⁻)] and Δy⁻
+  symmetrically, so positive and negative changes that cancel before a ReLU are not both
+  dropped.
+
+The multipliers M± of the parts then flow back, M±_in = (M⁺m⁺)W± + (M⁻m⁻)W∓, and the input's
+relevance is M⁺Δx⁺ + M⁻Δx⁻. Relevance arrives at the output as a share of the value f(x)
+(M = R/f at the top), so the input relevance sums to (R/f)(f(x) − f(x̄)) exactly: for the
+explained output, f(x) − f(x̄); the share f(x̄) is the reference's, absorbed like a bias.
 """
 
 from __future__ import annotations
 
-from neon.ops import ReferencedLinear
+from neon.ops import ReferencedMLP
 
 from .base import Rule, check_number, divide, register_default
 
 __all__ = ["Rescale", "RevealCancel"]
 
 
-def _signed_sums(op, da):
-    """(Δz⁺, Δz⁻): the sums of the positive and of the negative contributions w_kj Δa_j."""
-    w_pos, w_neg = op.weight.clamp(min=0), op.weight.clamp(max=0)
-    da_pos, da_neg = da.clamp(min=0), da.clamp(max=0)
-    return da_pos @ w_pos.T + da_neg @ w_neg.T, da_pos @ w_neg.T + da_neg @ w_pos.T
+def _split(w):
+    return w.clamp(min=0), w.clamp(max=0)
 
 
 class _DeepLift(Rule):
-    ops = (ReferencedLinear,)
+    ops = (ReferencedMLP,)
 
     def __init__(self, stabilizer: float = 1e-12):
         self.stabilizer = check_number(stabilizer, "stabilizer")
 
-    def _start(self, op, inputs, output, relevance):
-        """(Δa, z̄, s): the input's difference from the reference, the reference
-        pre-activation, and s = R / Δy (R / y at the top layer, the reference's share
-        absorbed)."""
-        (a,) = inputs
-        z_ref = op.forward_with(op.reference[None])
-        y = op.activate(output)
-        dy = y - op.activate(z_ref)
-        # hidden: R is a share of Δy; top: R is a share of the value y, and R·Δy/y of Δy
-        s = divide(relevance, y if op.top else dy, self.stabilizer)
-        return a - op.reference, z_ref, s
+    def multipliers(self, g, z_ref, dz_pos, dz_neg):
+        """(m⁺, m⁻, Δy⁺, Δy⁻) of a unit y = g(z) given its reference pre-activation and the
+        positive and negative parts of its change."""
+        raise NotImplementedError
+
+    def _chain(self, op, x, relevance, output):
+        """The whole network of a :class:`~neon.ops.ReferencedMLP`: every unit's change from
+        the reference is carried forward as a positive and a negative part (Δa⁺ ≥ 0,
+        Δa⁻ ≤ 0, the parts of the layer below's Δy), then the multipliers M± of those
+        parts flow back, M±_in = (M⁺m⁺)W± + (M⁻m⁻)W∓; the input's relevance is
+        M⁺ Δx⁺ + M⁻ Δx⁻. At the output R is a share of the value f(x): M = R / f."""
+        d = x - op.reference
+        d_pos, d_neg = d.clamp(min=0), d.clamp(max=0)
+        a_ref = op.reference[None]
+        saved = []
+        for w, b, g in op.layers():
+            w_pos, w_neg = _split(w)
+            z_ref = a_ref @ w.T + b
+            dz_pos = d_pos @ w_pos.T + d_neg @ w_neg.T
+            dz_neg = d_pos @ w_neg.T + d_neg @ w_pos.T
+            m_pos, m_neg, d_pos, d_neg = self.multipliers(g, z_ref, dz_pos, dz_neg)
+            saved.append((w_pos, w_neg, m_pos, m_neg))
+            a_ref = g(z_ref)
+        big_pos = big_neg = divide(relevance, output, self.stabilizer)
+        for w_pos, w_neg, m_pos, m_neg in reversed(saved):
+            u_pos, u_neg = big_pos * m_pos, big_neg * m_neg
+            big_pos, big_neg = u_pos @ w_pos + u_neg @ w_neg, u_pos @ w_neg + u_neg @ w_pos
+        d = x - op.reference
+        return [big_pos * d.clamp(min=0) + big_neg * d.clamp(max=0)]
+
+    def __call__(self, op, inputs, output, relevance):
+        return self._chain(op, inputs[0], relevance, output)
 
 
 class Rescale(_DeepLift):
-    """DeepLIFT's Rescale rule on a dense layer with a reference:
+    """DeepLIFT's Rescale rule: one multiplier m = Δy/Δz per unit (Shrikumar et al., ICML
+    2017, section 3.5.2). For a network of one hidden layer it gives
+    R_j = Σ_k w_kj (x_j − x̄_j) m_k v_k.
 
-        R_j = Σ_k w_kj (a_j − ā_j) · m_k · R_k / Δy_k,   m_k = Δy_k / Δz_k,
-
-    i.e. R_j = Σ_k w_kj Δa_j R_k / Δz_k (the ε-free z-rule on differences). ``stabilizer``: ε
-    of the divisions (units with Δ = 0 exactly pass nothing). Reference: Shrikumar et al.,
-    ICML 2017.
+    Parameters
+    ----------
+    stabilizer : float
+        ε of the divisions (units with Δ = 0 exactly pass nothing). Default 1e-12.
     """
 
-    def __call__(self, op, inputs, output, relevance):
-        da, z_ref, s = self._start(op, inputs, output, relevance)
-        dz = output - z_ref
-        dy = op.activate(output) - op.activate(z_ref)
-        t = s * divide(dy, dz, self.stabilizer)       # m_k R_k / Δy_k
-        return [da * (t @ op.weight)]
+    def multipliers(self, g, z_ref, dz_pos, dz_neg):
+        dz = dz_pos + dz_neg
+        dy = g(z_ref + dz) - g(z_ref)
+        m = divide(dy, dz, self.stabilizer)
+        return m, m, m * dz_pos, m * dz_neg
 
 
 class RevealCancel(_DeepLift):
-    """DeepLIFT's RevealCancel rule on a dense layer with a reference:
+    """DeepLIFT's RevealCancel rule: the positive and negative changes of every unit get
+    their own multipliers m± = Δy±/Δz± (module notes; Shrikumar et al., ICML 2017, section
+    3.5.3). For the identity activation m⁺ = m⁻ = 1, as Rescale. The default of
+    :class:`~neon.ops.ReferencedMLP`.
 
-        R_j = Σ_k (c⁺_jk m⁺_k + c⁻_jk m⁻_k) R_k / Δy_k,   c_jk = w_kj (a_j − ā_j),
-
-    with c± the positive and negative parts of the contributions and m± = Δy± / Δz± as in the
-    module notes. For the identity activation m⁺ = m⁻ = 1 and it equals Rescale. Conserves:
-    Σ_j R_j = Σ_k R_k. Reference: Shrikumar et al., ICML 2017, section 3.5.3.
+    Parameters
+    ----------
+    stabilizer : float
+        ε of the divisions (units with Δ = 0 exactly pass nothing). Default 1e-12.
     """
 
-    def __call__(self, op, inputs, output, relevance):
-        da, z_ref, s = self._start(op, inputs, output, relevance)
-        g = op.activate
-        pos, neg = _signed_sums(op, da)
+    def multipliers(self, g, z_ref, dz_pos, dz_neg):
         y_ref = g(z_ref)
-        dy_pos = 0.5 * ((g(z_ref + pos) - y_ref) + (g(z_ref + neg + pos) - g(z_ref + neg)))
-        dy_neg = 0.5 * ((g(z_ref + neg) - y_ref) + (g(z_ref + pos + neg) - g(z_ref + pos)))
-        t_pos = s * divide(dy_pos, pos, self.stabilizer)   # m⁺ R / Δy
-        t_neg = s * divide(dy_neg, neg, self.stabilizer)
-        w_pos, w_neg = op.weight.clamp(min=0), op.weight.clamp(max=0)
-        da_pos, da_neg = da.clamp(min=0), da.clamp(max=0)
-        return [da_pos * (t_pos @ w_pos + t_neg @ w_neg)
-                + da_neg * (t_pos @ w_neg + t_neg @ w_pos)]
+        dy_pos = 0.5 * ((g(z_ref + dz_pos) - y_ref) + (g(z_ref + dz_neg + dz_pos)
+                                                       - g(z_ref + dz_neg)))
+        dy_neg = 0.5 * ((g(z_ref + dz_neg) - y_ref) + (g(z_ref + dz_pos + dz_neg)
+                                                       - g(z_ref + dz_pos)))
+        return (divide(dy_pos, dz_pos, self.stabilizer), divide(dy_neg, dz_neg, self.stabilizer),
+                dy_pos, dy_neg)
 
 
-register_default(ReferencedLinear, RevealCancel)
+register_default(ReferencedMLP, RevealCancel)

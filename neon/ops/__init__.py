@@ -5,8 +5,8 @@ module                 ops
 =====================  ==========================================================
 :mod:`.base`           :class:`Op` and the categories rules are chosen by
                        (:class:`Elementwise`, :class:`Summation`, :class:`Routing`)
-:mod:`.affine`         :class:`Affine` (:class:`Linear`, :class:`Conv`,
-                       :class:`ReferencedLinear`),
+:mod:`.affine`         :class:`Affine` (:class:`Linear`, :class:`Conv`),
+                       :class:`ReferencedMLP`,
                        :class:`ElementwiseAffine`, :class:`BatchNorm`,
                        :class:`BroadcastAffine`
 :mod:`.elementwise`    activations (:class:`ReLU`, …, :class:`SiLU`,
@@ -35,7 +35,7 @@ from .affine import (
     Conv,
     ElementwiseAffine,
     Linear,
-    ReferencedLinear,
+    ReferencedMLP,
 )
 from .base import Elementwise, Op, Routing, Summation, known_kinds, op_class
 from .distance import Distance, SquaredDistance, coincidence_tolerance
@@ -65,8 +65,8 @@ from .structure import Add, Concat, Expand, Flatten, Pad, Permute, Reshape, Roll
 
 __all__ = [
     "Op", "Elementwise", "Summation", "Routing", "Distance", "Pool", "known_kinds", "op_class",
-    "Affine", "Linear", "ReferencedLinear", "Conv", "ElementwiseAffine", "BatchNorm",
-    "BroadcastAffine",
+    "Affine", "Linear", "ReferencedMLP", "Conv", "ElementwiseAffine",
+    "BatchNorm", "BroadcastAffine",
     "ReLU", "Hardtanh", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Softplus", "GELU", "SiLU",
     "Hardswish", "Hardsigmoid", "Identity", "Power", "Softmax", "LogSoftmax",
     "MaxPool", "AvgPool", "AdaptiveAvgPool", "Sum", "Mean", "Interpolate",

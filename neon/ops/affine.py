@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from .base import Elementwise, Op, as_tuple
 
-__all__ = ["Affine", "Linear", "ReferencedLinear", "Conv", "ElementwiseAffine", "BatchNorm",
-           "BroadcastAffine"]
+__all__ = ["Affine", "Linear", "ReferencedMLP", "Conv", "ElementwiseAffine",
+           "BatchNorm", "BroadcastAffine"]
 
 
 class Affine(Op):
@@ -84,38 +84,53 @@ _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid
                 "identity": lambda z: z}
 
 
-class ReferencedLinear(Linear):
-    """A dense layer z = a Wᵀ + b that knows its input at a reference point and the activation
-    that follows it: the layer of a network explained relative to a reference input
-    (DeepLIFT; Shrikumar et al., ICML 2017).
+class ReferencedMLP(Op):
+    """A chain of dense layers a_l = g_l(a_{l−1} W_lᵀ + b_l) in one op, with the chain's input
+    at a reference point: the network DeepLIFT's RevealCancel explains whole (Shrikumar et
+    al., ICML 2017), carrying every unit's positive and negative change from the reference
+    forward through the chain, which rules on separate layers cannot see.
 
-    The forward is the plain dense layer. ``reference`` is the layer's input ā when the
-    network reads the reference input (the data mean), ``activation`` the elementwise g of
-    the next node ("relu", "tanh", "sigmoid", or "identity" where none follows), so the rules
-    of :mod:`lrp.rules.reference` can evaluate y = g(z) and ȳ = g(z̄) with z̄ = ā Wᵀ + b.
-    ``top``: the layer computes the explained output; its rule turns relevance of the value
-    f(x) into relevance of the difference f(x) − f(reference) (the reference's share is
-    absorbed, as a bias's).
+    Parameters
+    ----------
+    weights, biases : lists of tensors
+        W_l of shape (out_l, in_l) and b_l of shape (out_l,).
+    activations : list of str
+        g_l per layer: "relu", "tanh", "sigmoid" or "identity" (the last is the output's).
+    reference : tensor of shape (in_1,)
+        The chain's input at the reference point (the data mean).
     """
 
-    kind = "referenced_linear"
+    kind = "referenced_mlp"
 
-    def __init__(self, weight, bias, reference, activation: str = "identity",
-                 top: bool = False):
-        super().__init__(weight, bias)
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
-                             f"got {activation!r}")
+    def __init__(self, weights, biases, activations, reference):
+        super().__init__()
+        if not len(weights) == len(biases) == len(activations) >= 1:
+            raise ValueError("give one weight, bias and activation per layer")
+        for a in activations:
+            if a not in _ACTIVATIONS:
+                raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {a!r}")
+        self.n_layers = len(weights)
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            self.register_buffer(f"weight{i}", w.detach().clone())
+            self.register_buffer(f"bias{i}", b.detach().clone())
+        self.activations = list(activations)
         self.register_buffer("reference", torch.as_tensor(reference).detach().clone()
-                             .to(self.weight.dtype))
-        self.activation, self.top = activation, bool(top)
+                             .to(weights[0].dtype))
 
-    def activate(self, z):
-        """g(z), the activation that follows the layer."""
-        return _ACTIVATIONS[self.activation](z)
+    def layers(self):
+        """(W_l, b_l, g_l) for every layer, in order."""
+        return [(getattr(self, f"weight{i}"), getattr(self, f"bias{i}"),
+                 _ACTIVATIONS[self.activations[i]]) for i in range(self.n_layers)]
+
+    def forward(self, x):
+        for w, b, g in self.layers():
+            x = g(F.linear(x, w, b))
+        return x
 
     def extra_repr(self):
-        return f"{super().extra_repr()}, then {self.activation}" + (", top" if self.top else "")
+        sizes = [self.weight0.shape[1]] + [
+            getattr(self, f"weight{i}").shape[0] for i in range(self.n_layers)]
+        return f"sizes={sizes}, activations={self.activations}"
 
 
 class Conv(Affine):

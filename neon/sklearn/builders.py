@@ -317,43 +317,58 @@ def declare_estimator(graph, estimator, preprocessing, *, explained: str, output
 _FOLLOWING = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid"}
 
 
-def reference_layers(graph, reference):
-    """``graph`` with every dense node a :class:`~neon.ops.ReferencedLinear` that knows its
-    input at ``reference`` (one raw input row, the data mean) and the activation after it:
-    the network is then explained relative to the reference by DeepLIFT's rules
-    (:mod:`lrp.rules.reference`). The graph's output layer is marked ``top``.
+def reference_mlp(graph, reference):
+    """``graph`` with its chain of dense layers (from the first ``Linear`` node to the output,
+    with the activations between them) fused into one :class:`~neon.ops.ReferencedMLP` node
+    ``mlp`` that knows the chain's input at ``reference``, so DeepLIFT's rules
+    (:mod:`lrp.rules.reference`) explain the network relative to it. The nodes before the
+    chain (a pipeline's per-feature steps) stay.
 
     Parameters
     ----------
     graph : Graph
-        A network of ``Linear`` nodes, activations and per-feature steps (its output set).
+        A network whose nodes after the first ``Linear`` form one chain of ``Linear`` and
+        activation nodes ending at the output.
     reference : ndarray of shape (d_in,)
-        The reference input in raw-feature space.
+        The reference input in raw-feature space (the data mean).
 
     Returns
     -------
     Graph
-        A new graph; the forward is unchanged.
+        A new graph with the same forward.
     """
     import torch
 
-    from ..ops import Linear, ReferencedLinear
-    from ..rewrites import rebuild
+    from ..graph import Graph
+    from ..ops import Linear, ReferencedMLP
 
-    dense = [n.name for n in graph.nodes if type(n.op) is Linear]
+    nodes = graph.nodes
+    start = next(i for i, n in enumerate(nodes) if type(n.op) is Linear)
+    chain = nodes[start:]
+    weights, biases, activations = [], [], []
+    for node in chain:
+        if type(node.op) is Linear:
+            weights.append(node.op.weight)
+            biases.append(node.op.bias)
+            activations.append("identity")
+        elif node.kind in _FOLLOWING and activations[-1] == "identity":
+            activations[-1] = _FOLLOWING[node.kind]
+        else:
+            raise ValueError(f"node {node.name!r} ({node.kind}) is not part of a dense chain")
     x = torch.as_tensor(np.asarray(reference, dtype=np.float64)[None]).to(graph.dtype)
     with torch.no_grad():
-        _, values = graph.forward(x, keep="all")
-    replace = {}
-    for name in dense:
-        node = graph[name]
-        consumers = graph.consumers(name)
-        after = graph[consumers[0]].kind if len(consumers) == 1 else None
-        replace[name] = ReferencedLinear(node.op.weight, node.op.bias,
-                                         values[node.inputs[0]][0],
-                                         _FOLLOWING.get(after, "identity"),
-                                         top=name == graph.output)
-    return rebuild(graph, replace)
+        _, values = graph.forward(x, keep=[chain[0].inputs[0]])
+    fused = Graph()
+    for spec in graph.input_specs:
+        fused.add_input(spec.name, spec.shape)
+    for node in nodes[:start]:
+        fused.add_node(node.name, node.op, node.inputs, **node.meta)
+    fused.add_node("mlp", ReferencedMLP(weights, biases, activations,
+                                        values[chain[0].inputs[0]][0]),
+                   [chain[0].inputs[0]], role="network")
+    fused.set_output("mlp")
+    fused.meta = dict(graph.meta)
+    return fused.to(graph.device)
 
 
 def finish_graph(graph, estimator, preprocessing, output: str, **declarations):

@@ -30,14 +30,12 @@ data, with a one-time :class:`~neon.sklearn.builders.ReferenceDataWarning`), of
 ``root="nearest"`` (m_k = μ − z_k(μ) w_k/‖w_k‖², which ranks raw features by w_ki²) and of
 z^B with the data's box (docs/neon.md, "Already-neural and linear").
 
-``root="deeplift"`` (the default of an MLPRegressor given data): every dense layer is a
-:class:`~neon.ops.ReferencedLinear` holding its input at the data mean μ, and DeepLIFT's
-RevealCancel rule (:mod:`lrp.rules.reference`) explains the prediction's difference from the
-mean's, f(x) − f(μ), exactly (Σ_i R_i = f(x) − f(μ); the top layer absorbs f(μ)). Positive
-and negative contributions to a unit get their own multipliers, so inputs that cancel before
-a ReLU are not both dropped. On the diabetes regressor of the faithfulness benchmark it
-narrows the gap to the best method's MoRF AUC from 0.067 / 0.103 (rooted first layer) to
-0.031 / 0.045 (benchmarks/RESULTS.md).
+``root="deeplift"`` (the default of an MLPRegressor given data): the dense layers and their
+activations are one :class:`~neon.ops.ReferencedMLP` node ``mlp`` that holds its input at
+the data mean μ, and DeepLIFT's RevealCancel rule (:mod:`lrp.rules.reference`) explains the
+prediction's difference from the mean's, f(x) − f(μ), exactly (Σ_i R_i = f(x) − f(μ); f(μ)
+is absorbed). Every unit's positive and negative changes are carried forward separately, so
+inputs that cancel before a ReLU are not both dropped (benchmarks/RESULTS.md, faithfulness).
 
 References: Shrikumar et al., "Learning important features through propagating activation
 differences", ICML 2017; Montavon et al., "Layer-wise relevance propagation: an overview", in
@@ -54,7 +52,7 @@ from .builders import (
     add_first_linear,
     all_outputs,
     finish_graph,
-    reference_layers,
+    reference_mlp,
     resolve_root,
     start_graph,
 )
@@ -174,7 +172,8 @@ def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessin
     Returns
     -------
     Graph
-        Nodes ``dense1``, ``<activation>1``, …, ``dense{L}`` (the output pre-activation).
+        Nodes ``dense1``, ``<activation>1``, …, ``dense{L}`` (the output pre-activation);
+        with ``root="deeplift"`` one node ``mlp`` instead.
         Output: see the module notes; argmax gives ``predict`` for single-label classifiers.
 
     Notes
@@ -214,7 +213,7 @@ def neuralize_mlp(estimator, data=None, *, preprocessing=None, fold_preprocessin
             source = graph.add_node(f"{act}{i}", op, [source], role="activation")
     if deeplift:
         graph.set_output(source)
-        graph, root = reference_layers(graph, data.mean(0)), "deeplift"
+        graph, root, source = reference_mlp(graph, data.mean(0)), "deeplift", "mlp"
     return finish_graph(graph, estimator, preprocessing, source, root=root, **meta)
 
 

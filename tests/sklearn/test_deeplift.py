@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 import lrp
 import neon
 from lrp import rules
-from neon.ops import ReferencedLinear, RootedLinear
+from neon.ops import ReferencedMLP, RootedLinear
 from neon.testing import check_neuralizer
 
 torch.set_num_threads(1)
@@ -42,42 +42,39 @@ def _layers(est):
 
 
 def _numpy_deeplift(est, x, ref, rule):
-    """DeepLIFT from ``ref`` written out in numpy (Shrikumar et al. 2017): the forward of x
-    and of the reference, then multipliers layer by layer from the output down. Returns the
-    input contributions, summing to f(x) − f(ref)."""
+    """DeepLIFT from ``ref`` written out in numpy (Shrikumar et al. 2017): every unit's change
+    carried forward as a positive and a negative part, then the parts' multipliers back from
+    the output. Returns the input contributions, summing to f(x) − f(ref)."""
     g = G[est.activation]
     layers = _layers(est)
-    acts, refs, zs, zrefs = [x], [ref[None]], [], []
-    for i, (W, b) in enumerate(layers):
-        z, zr = acts[-1] @ W + b, refs[-1] @ W + b
-        zs.append(z)
-        zrefs.append(zr)
-        last = i == len(layers) - 1
-        acts.append(z if last else g(z))
-        refs.append(zr if last else g(zr))
-    # m: the multiplier of each unit's Δy (its contribution to Δf is m·Δy); 1 at the output
-    m = np.ones_like(zs[-1])
-    for i in reversed(range(len(layers))):
-        W, _ = layers[i]
+    d = x - ref
+    pos, neg = np.clip(d, 0, None), np.clip(d, None, 0)
+    a_ref, saved = ref[None], []
+    for i, (W, b) in enumerate(layers):                  # W: (in, out)
         gi = G["identity"] if i == len(layers) - 1 else g
-        da = acts[i] - refs[i]
-        c = da[:, :, None] * W[None]                      # (n, in, out) contributions to Δz
-        zr, dz = zrefs[i], zs[i] - zrefs[i]
+        zr = a_ref @ W + b
+        terms = np.concatenate([pos[:, :, None] * W[None], neg[:, :, None] * W[None]], 1)
+        dz_pos, dz_neg = np.clip(terms, 0, None).sum(1), np.clip(terms, None, 0).sum(1)
         if rule == "revealcancel":
-            dz_pos, dz_neg = np.clip(c, 0, None).sum(1), np.clip(c, None, 0).sum(1)
             dy_pos = 0.5 * (gi(zr + dz_pos) - gi(zr)) + 0.5 * (gi(zr + dz_neg + dz_pos)
                                                               - gi(zr + dz_neg))
             dy_neg = 0.5 * (gi(zr + dz_neg) - gi(zr)) + 0.5 * (gi(zr + dz_pos + dz_neg)
                                                               - gi(zr + dz_pos))
             m_pos, m_neg = _ratio(dy_pos, dz_pos), _ratio(dy_neg, dz_neg)
-            slope = np.where(c > 0, m_pos[:, None, :], m_neg[:, None, :])
         else:
-            slope = _ratio(gi(zs[i]) - gi(zr), dz)[:, None, :]
-        contributions = (c * slope * m[:, None, :]).sum(2)    # (n, in)
-        if i == 0:
-            return contributions
-        m = _ratio(contributions, da)
-    raise AssertionError("unreachable")
+            slope = _ratio(gi(zr + dz_pos + dz_neg) - gi(zr), dz_pos + dz_neg)
+            m_pos = m_neg = slope
+            dy_pos, dy_neg = slope * dz_pos, slope * dz_neg
+        saved.append((W, m_pos, m_neg))
+        pos, neg, a_ref = dy_pos, dy_neg, gi(zr)
+    big_pos = big_neg = np.ones((len(x), 1))            # the output: M = 1
+    for W, m_pos, m_neg in reversed(saved):
+        u_pos, u_neg = big_pos * m_pos, big_neg * m_neg  # (n, out)
+        # a positive input part meets w > 0 in Δz⁺ and w < 0 in Δz⁻; a negative part the reverse
+        up, un = u_pos[:, None, :], u_neg[:, None, :]
+        big_pos = (W[None] * np.where(W[None] > 0, up, un)).sum(2)
+        big_neg = (W[None] * np.where(W[None] < 0, up, un)).sum(2)
+    return big_pos * np.clip(d, 0, None) + big_neg * np.clip(d, None, 0)
 
 
 def _ratio(a, b):
@@ -93,10 +90,10 @@ def test_rules_equal_a_numpy_deeplift(rule, activation):
                             solver="lbfgs", max_iter=300, random_state=0), X, y)
     graph = neon.neuralize(est, X)
     assert graph.meta["root"] == "deeplift"
-    assert all(isinstance(graph[f"dense{i}"].op, ReferencedLinear) for i in (1, 2, 3))
+    assert isinstance(graph["mlp"].op, ReferencedMLP) and graph.output == "mlp"
     x = X[::3]
     composite = None if rule == "revealcancel" else lrp.Composite(
-        [(lrp.select.kind("referenced_linear"), rules.Rescale(0.0))])
+        [(lrp.select.kind("referenced_mlp"), rules.Rescale(0.0))])
     relevance = lrp.explain(graph, x, composite=composite)
     expected = _numpy_deeplift(est, x, X.mean(0), rule)
     scale = np.abs(expected).max()
@@ -123,7 +120,7 @@ def test_revealcancel_differs_from_rescale_where_contributions_cancel():
     x = np.array([[3.0, -2.0]])
     np.testing.assert_allclose(lrp.explain(graph, x), [[2.25, -1.25]], rtol=1e-10)
     rescale = lrp.explain(graph, x, composite=lrp.Composite(
-        [(lrp.select.kind("referenced_linear"), rules.Rescale(0.0))]))
+        [(lrp.select.kind("referenced_mlp"), rules.Rescale(0.0))]))
     np.testing.assert_allclose(rescale, [[3.0, -2.0]], rtol=1e-12)
 
 
@@ -147,7 +144,7 @@ def test_choices_of_the_neuralizer():
     assert isinstance(neon.neuralize(clf, X)["dense1"].op, RootedLinear)   # classifiers
     assert isinstance(neon.neuralize(reg, X, root="equal")["dense1"].op, RootedLinear)
     deep = neon.neuralize(clf, X, root="deeplift")
-    assert deep.meta["root"] == "deeplift" and deep["dense2"].op.top
+    assert deep.meta["root"] == "deeplift" and deep["mlp"].op.activations == ["relu", "identity"]
     with pytest.raises(ValueError, match="needs reference data"):
         neon.neuralize(reg, root="deeplift")
     with warnings.catch_warnings():

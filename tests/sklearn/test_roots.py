@@ -324,9 +324,10 @@ def test_root_option_is_validated(model):
            "mlp": lambda: MLPClassifier((4,), max_iter=50, random_state=0),
            "pipeline": lambda: make_pipeline(StandardScaler(), lm.LogisticRegression())}[model]
     est = _fit(est(), X, y)
+    choices = ("root must be None, 'deeplift', 'equal', 'nearest' or 'origin'" if model == "mlp"
+               else "root must be None, 'nearest', 'equal' or 'origin'")
     for bad in ("data", "Nearest", 1, True, ("nearest",)):
-        with pytest.raises(ValueError, match="root must be None, 'nearest', 'equal' or "
-                                             "'origin'"):
+        with pytest.raises(ValueError, match=choices):
             neon.neuralize(est, X, root=bad)
     for kind in ("nearest", "equal"):
         with pytest.raises(ValueError, match=rf"root='{kind}' needs reference data: "
