@@ -89,7 +89,7 @@ def _affine(imp, node, x, scale=None, shift=None):
 def _gate(imp, a, b) -> int | None:
     """Which factor of a ⊙ b is the gate: the one a sigmoid-like op produced, else the one
     broadcast against the other; ``None`` when neither or both are."""
-    kinds = [imp.graph[imp.names[t]].kind if imp.names[t] in imp.graph._nodes else None
+    kinds = [imp.graph[imp.names[t]].kind if imp.graph.is_op_node(imp.names[t]) else None
              for t in (a, b)]
     gated = [k in _GATES for k in kinds]
     if gated[0] != gated[1]:
