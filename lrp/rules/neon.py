@@ -160,6 +160,12 @@ class DistanceSplit(Rule):
     Σ_i R_i = Σ_k R(d_k). Computed as GEMMs (:meth:`neon.ops.SquaredDistance.split`);
     pairs close enough for the closed form to lose precision are split directly; a unit at
     distance exactly 0 (x is the centre) passes nothing and its relevance is absorbed.
+
+    With a reference x̄ on the op (``op.reference``, the data mean), each unit is split
+    relative to it: c_ki(x) − c_ki(x̄) + d_k(x̄)/d, feature i's change of the unit from the
+    typical sample plus an equal share of what the unit measures there (still summing to
+    d_k(x)). Behind the k-means competition (:class:`Midpoint`) this is exactly the "equal"
+    root of each competition unit h_ck = d_k − d_c (docs/neon.md, "k-means").
     """
 
     ops = (SquaredDistance,)
@@ -171,8 +177,16 @@ class DistanceSplit(Rule):
         if n.numel():
             t[n, k] = 0
         result = op.split(x, t)
+        ref = op.reference
+        if ref is not None:
+            at_ref = ref.expand_as(x)
+            shares = t @ (op(ref[None])[0] / x.shape[1])          # Σ_k t_k d_k(x̄) / d
+            result = result - op.split(at_ref, t) + shares[:, None]
         if n.numel():
             c = op.pair_contributions(x, n, k)
+            if ref is not None:
+                c = c - op.pair_contributions(at_ref, n, k) + (
+                    op(ref[None])[0][k] / x.shape[1])[:, None]
             d = c.sum(1)
             w = _safe_ratio(relevance[n, k], d).masked_fill_(op.coincident(x, n, k, d), 0)
             result.index_add_(0, n, c * w.unsqueeze(1))

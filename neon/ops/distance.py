@@ -83,6 +83,10 @@ class SquaredDistance(Distance):
         Per-feature weights a (distance weights a², e.g. a folded scaler's scale).
     matrix : tensor (p, d) or (K, p, d), optional
         A shared or per-unit linear map A (e.g. a folded PCA, a Gaussian's Cholesky factor).
+    reference : tensor (d,), optional
+        A reference input x̄ (the data mean) for the rule: relevance is then split relative
+        to it, c_ki(x) − c_ki(x̄) + d_k(x̄)/d per feature (``lrp.rules.DistanceSplit``). The
+        forward does not use it.
     References
     ----------
     Kauffmann, Müller, Montavon, "Towards explaining anomalies: a deep Taylor decomposition of
@@ -93,7 +97,7 @@ class SquaredDistance(Distance):
     kind = "squared_distance"
 
     def __init__(self, centers: torch.Tensor, weight: torch.Tensor | None = None,
-                 matrix: torch.Tensor | None = None):
+                 matrix: torch.Tensor | None = None, reference: torch.Tensor | None = None):
         super().__init__()
         if centers.dim() != 2:
             raise ValueError(f"centers must be (K, d), got shape {tuple(centers.shape)}")
@@ -119,6 +123,10 @@ class SquaredDistance(Distance):
             raise ValueError(f"matrix must be (p, {d}) or ({k}, p, {d}), got "
                              f"{tuple(matrix.shape)}")
         self.register_buffer("matrix", None if matrix is None else matrix.detach().clone())
+        if reference is not None and tuple(reference.shape) != (d,):
+            raise ValueError(f"reference must be ({d},), got {tuple(reference.shape)}")
+        self.register_buffer("reference", None if reference is None
+                             else reference.detach().clone().to(centers.dtype))
 
     @property
     def n_units(self) -> int:

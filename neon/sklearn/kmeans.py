@@ -33,7 +33,7 @@ from .validation import as_tensor, check_data, check_fitted
 
 __all__ = ["neuralize_kmeans", "default_beta", "competition_units", "KMEANS_ROOTS"]
 
-KMEANS_ROOTS = ("equal", "nearest", "midpoint")
+KMEANS_ROOTS = ("mean", "equal", "nearest", "midpoint")
 
 
 def default_beta(graph, data) -> float:
@@ -77,12 +77,13 @@ def competition_units(centers, weight=None, matrix=None):
 
 def _check_root(root, data):
     if root is not None and not (isinstance(root, str) and root in KMEANS_ROOTS):
-        raise ValueError(f"root must be None, 'equal', 'nearest' or 'midpoint', got {root!r}: "
-                         "'equal' roots every competition unit on its hyperplane from the data "
-                         "mean (needs reference data), 'nearest' at the hyperplane's point "
-                         "nearest to the mean, 'midpoint' (the default) at the centroids' "
-                         "midpoint")
-    if root in ("equal", "nearest") and data is None:
+        raise ValueError(f"root must be None, 'mean', 'equal', 'nearest' or 'midpoint', got "
+                         f"{root!r}: 'mean' splits every distance "
+                         "relative to the data mean, 'equal' roots every competition unit on "
+                         "its hyperplane from the data mean, 'nearest' at the hyperplane's "
+                         "point nearest to the mean (all three need reference data), "
+                         "'midpoint' (the default) at the centroids' midpoint")
+    if root in ("mean", "equal", "nearest") and data is None:
         raise ValueError(f"root={root!r} needs reference data: neon.neuralize(km, X_train), or "
                          "root='midpoint'")
     return "midpoint" if root is None else root
@@ -106,7 +107,7 @@ def neuralize_kmeans(estimator, data=None, *, preprocessing=None, beta=None,
     beta : float, optional
         Relevance stiffness of the soft-min over competitors; fixed in the graph so no
         sample's relevance depends on its batch. Default: from ``data``, else 1.
-    root : {None, "equal", "nearest", "midpoint"}
+    root : {None, "equal", "nearest", "mean", "midpoint"}
         The root point m_ck on each competition unit's hyperplane h_ck = 0, so that
         R_i = Σ_k s_k w_cki (x_i − m_cki) conserves f_c exactly:
 
@@ -116,6 +117,12 @@ def neuralize_kmeans(estimator, data=None, *, preprocessing=None, beta=None,
           relative to the typical sample (what replacing x_i by μ̄_i changes in h_ck), plus an
           equal share of what the unit already says at μ̄;
         * ``"nearest"``: the hyperplane's point nearest to μ̄ (Euclidean, raw features);
+        * ``"mean"`` (needs ``data``): the midpoint network (``distance`` → ``logits``)
+          whose distance layer is split relative to μ̄ (``lrp.rules.DistanceSplit`` with
+          the op's ``reference``): c_ki(x) − c_ki(μ̄) + d_k(μ̄)/d per feature. Behind the
+          competition this is exactly ``"equal"`` for (weighted) Euclidean distances, with
+          the ``distance`` node kept and at the midpoint network's cost; for a folded PCA
+          (a quadratic form) it splits the Euler terms instead;
         * ``"midpoint"`` (default; the published rule): (μ_c + μ_k)/2,
           w_cki (x_i − m_cki) = (x_i − μ_ki)² − (x_i − μ_ci)² (weighted when preprocessing
           was folded in): the fused distance network.
@@ -124,7 +131,7 @@ def neuralize_kmeans(estimator, data=None, *, preprocessing=None, beta=None,
     -------
     Graph
         Input ``x`` (N, d), output ``logits`` (N, K) with f_c = min_{k≠c} (d_k − d_c).
-        ``root="midpoint"``: nodes ``distance`` (SquaredDistance) → ``logits``
+        ``root="midpoint"`` or ``"mean"``: nodes ``distance`` (SquaredDistance) → ``logits``
         (CompetitionMin). Otherwise ``competition`` (RootedLinear, the K(K−1)/2 units
         g_ab = d_b − d_a) → ``logits`` (RivalMin). Declares ``source``, ``explained``,
         ``output_labels`` (the cluster indices 0 … K−1, as ``predict`` returns them) and
@@ -152,8 +159,10 @@ def neuralize_kmeans(estimator, data=None, *, preprocessing=None, beta=None,
     graph = Graph()
     graph.add_input("x", (n_in,))
     mean = None
-    if root == "midpoint":
-        graph.add_node("distance", SquaredDistance(**folded), ["x"])
+    if root in ("midpoint", "mean"):
+        reference = None if root == "midpoint" else as_tensor(data.mean(0))
+        mean = None if reference is None else data.mean(0)
+        graph.add_node("distance", SquaredDistance(**folded, reference=reference), ["x"])
         graph.add_node("logits", CompetitionMin(1.0), ["distance"])
     else:
         mean = data.mean(0)

@@ -54,7 +54,10 @@ def family():
 
 
 def distance_op(pipeline):
-    graph = neon.neuralize(pipeline, wine()[0])
+    """The distance layer, as every distance model builds it (k-means with its published
+    midpoint network: with data its default splits relative to the data mean instead)."""
+    kmeans = type(pipeline[-1]).__name__ == "KMeans"
+    graph = neon.neuralize(pipeline, wine()[0], **({"root": "midpoint"} if kmeans else {}))
     node = next(n for n in graph.nodes if isinstance(n.op, neon.ops.SquaredDistance))
     return node.op
 

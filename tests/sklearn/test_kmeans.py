@@ -389,8 +389,11 @@ def test_nearest_root_is_the_projection_of_the_mean(nh):
 def test_root_bad_input(nh):
     X = nh.standardized("iris")
     km = fit(X, 3)
-    with pytest.raises(ValueError, match="root must be None, 'equal', 'nearest' or 'midpoint'"):
-        neuralize_kmeans(km, X, root="mean")
+    with pytest.raises(ValueError,
+                       match="root must be None, 'mean', 'equal', 'nearest' or 'midpoint'"):
+        neuralize_kmeans(km, X, root="average")
+    with pytest.raises(ValueError, match="root='mean' needs reference data"):
+        neuralize_kmeans(km, root="mean")
     with pytest.raises(ValueError, match="root must be"):
         neuralize_kmeans(km, X, root=1)
     with pytest.raises(ValueError, match="root='equal' needs reference data"):
@@ -412,3 +415,26 @@ def test_equal_root_with_pca_folded(nh):
     assert np.abs(f - expected).max() <= 1e-9 * np.abs(expected).max()
     r = lrp.explain(g, X)
     assert np.abs(r.sum(1) - f.max(1)).max() <= TOL * np.abs(f).max()
+
+
+@pytest.mark.parametrize("pipeline", ["raw", "scaled"])
+def test_mean_split_equals_the_equal_root_on_the_distance_network(pipeline):
+    """root="mean" keeps the midpoint network (distance → logits) and splits the distances
+    relative to the data mean; behind the competition that is the equal root exactly."""
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import load_wine
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = load_wine(return_X_y=True)[0]
+    km = KMeans(3, n_init=4, random_state=0)
+    model = (km if pipeline == "raw" else make_pipeline(StandardScaler(), km)).fit(X)
+    mean = neon.neuralize(model, X, root="mean")
+    equal = neon.neuralize(model, X, root="equal")
+    assert mean["distance"].kind == "squared_distance" and mean.meta["root"] == "mean"
+    r_mean, r_equal = lrp.explain(mean, X), lrp.explain(equal, X)
+    scale = np.abs(r_equal).max()
+    assert np.abs(r_mean - r_equal).max() <= 1e-10 * scale
+    out = mean.forward(X)
+    f = out[np.arange(len(X)), model.predict(X)]
+    assert np.abs(r_mean.sum(1) - f).max() <= 1e-9 * np.abs(f).max()
