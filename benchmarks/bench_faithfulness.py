@@ -17,9 +17,10 @@ Families (``--families``; data, model, explained output t, samples explained):
 
 =========  ==================================================================================
 kmeans     wine, StandardScaler + KMeans(3), fitted on all 178; the assigned cluster's logit;
-           drawn from all wines
-kmeans_    the same k-means neuralized with ``root="equal"`` (competition units rooted from
-equal      the data mean; an option, the default being the published midpoint rule)
+           drawn from all wines (default with data: ``root="mean"``, the distances split
+           relative to the data mean)
+kmeans_    the same k-means neuralized with ``root="midpoint"`` (the published rule; the
+midpoint   default without reference data)
 ocsvm      digits / 16, OneClassSVM(rbf, γ="scale", ν=0.1) on 3/4 of the 0s; the outlierness
            o(x) (target None); drawn from the digits 1–9
 kde        digits / 16, KernelDensity(gaussian) on the same 0s, bandwidth h = (2γ)^(-1/2)
@@ -102,7 +103,7 @@ import warnings
 
 import numpy as np
 
-FAMILIES = ("kmeans", "kmeans_equal", "ocsvm", "kde", "gmm", "svc2", "svc3", "logreg",
+FAMILIES = ("kmeans", "kmeans_midpoint", "ocsvm", "kde", "gmm", "svc2", "svc3", "logreg",
             "linreg", "mlpc", "mlpr", "pca")
 GOAL_AUC, GOAL_SPEED = 0.02, 100.0
 
@@ -142,13 +143,13 @@ def build(family: str, seed: int = 0) -> dict:
         return None
 
     options = {}
-    if family in ("kmeans", "kmeans_equal"):
+    if family in ("kmeans", "kmeans_midpoint"):
         X, _ = load_wine(return_X_y=True)
         model = make_pipeline(StandardScaler(), KMeans(3, n_init=10, random_state=seed)).fit(X)
         pool, data, target = X, X, labels_of(model)
         what = "wine, StandardScaler + KMeans(3); the assigned cluster's logit"
-        if family == "kmeans_equal":
-            options, what = {"root": "equal"}, what + " (root='equal')"
+        if family == "kmeans_midpoint":
+            options, what = {"root": "midpoint"}, what + " (root='midpoint')"
     elif family == "ocsvm":
         X, y = load_digits(return_X_y=True)
         X = X / 16.0

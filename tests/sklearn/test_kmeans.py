@@ -108,7 +108,7 @@ def test_pinned_centroids_regression():
 def test_conservation_and_midpoint_closed_form(nh, name):
     X, _ = nh.load(name)
     km = fit(X, 5)
-    g = neon.neuralize(km, X)
+    g = neon.neuralize(km, X, root="midpoint")   # with data the default is root="mean"
     e = lrp.explain(g, X, return_all=True)
     f = g(X).max(1)
     assert np.abs(e.relevance.sum(1) - f).max() <= TOL * np.abs(f).max()
@@ -202,7 +202,7 @@ def test_pipeline_neuralizer(nh):
 
     X, _ = nh.load("wine")
     pipe = make_pipeline(MinMaxScaler(), KMeans(3, n_init=3, random_state=0)).fit(X)
-    g = neon.neuralize(pipe, X, beta=1.0)
+    g = neon.neuralize(pipe, X, beta=1.0, root="midpoint")
     assert np.array_equal(g(X).argmax(1), pipe.predict(X))
     bare = neuralize_kmeans(pipe[-1], beta=1.0)
     Xs = pipe[0].transform(X)
@@ -299,9 +299,15 @@ def test_equal_root_by_hand():
         np.testing.assert_allclose(lrp.explain(g, x)[0], [9.0, -1.0], rtol=1e-11)
         assert g.meta["root"] == "equal"
         np.testing.assert_array_equal(g.meta["reference_mean"], [2.0, 0.0])
-    mid = neuralize_kmeans(km, data, beta=2.0)
+    mid = neuralize_kmeans(km, data, beta=2.0, root="midpoint")
     assert mid.meta["root"] == "midpoint"
     np.testing.assert_allclose(lrp.explain(mid, x)[0], [4.0, 4.0], rtol=1e-12)
+    # the default with data: the mean split on the midpoint network, here the equal root's
+    # numbers too (unit 1's h(μ̄) = 0, so spreading it over every feature changes nothing)
+    default = neuralize_kmeans(km, data, beta=2.0)
+    assert default.meta["root"] == "mean" and "distance" in default
+    np.testing.assert_allclose(lrp.explain(default, x)[0], [9.0, -1.0], rtol=1e-11)
+    assert neuralize_kmeans(km, beta=2.0).meta["root"] == "midpoint"   # no data
 
 
 @pytest.mark.parametrize("name", DATASETS)
