@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 import neon
@@ -185,19 +184,12 @@ def test_a_conv3d_subclass_imports_through_the_class_hierarchy():
 
 
 def test_segmentation_head_imports():
-    torch.manual_seed(0)
-    model = torchvision.models.segmentation.lraspp_mobilenet_v3_large(
-        weights=None, weights_backbone=None).double().eval()
+    """LR-ASPP: Hardswish, squeeze-and-excitation gates and bilinear upsampling to the
+    input's size, reproduced in float64."""
+    from tests.test_torchvision_coverage import _other
 
-    class Out(nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, x):
-            return self.m(x)["out"]
-
-    wrapped = Out(model)
+    wrapped, _ = _other("lraspp_mobilenet_v3_large")
+    wrapped = wrapped.double()
     x = seeded(1, 3, 32, 32)
     graph = neon.from_torch(wrapped, x)
     kinds = {n.kind for n in graph.nodes}
