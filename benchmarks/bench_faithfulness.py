@@ -176,18 +176,16 @@ def build(family: str, seed: int = 0) -> dict:
             2, covariance_type="full", random_state=seed)).fit(data)
         pool, target = X[y != 0], none
         what = "wine, StandardScaler + GaussianMixture(2, full) on class 0; −log p of the others"
-    elif family == "svc2":
-        X, y = load_breast_cancer(return_X_y=True)
-        train, test = _split(len(X), 0.7, seed, y)
+    elif family in ("svc2", "svc3"):
+        load, share, what = {
+            "svc2": (load_breast_cancer, 0.7, "breast cancer, StandardScaler + SVC(rbf) on "
+                                              "70 %; predicted class's f_c"),
+            "svc3": (load_wine, 0.5, "wine, StandardScaler + SVC(rbf) on 50 %; predicted "
+                                     "class's f_c (3 classes)")}[family]
+        X, y = load(return_X_y=True)
+        train, test = _split(len(X), share, seed, y)
         model = make_pipeline(StandardScaler(), SVC()).fit(X[train], y[train])
         pool, data, target = X[test], X[train], labels_of(model)
-        what = "breast cancer, StandardScaler + SVC(rbf) on 70 %; predicted class's f_c"
-    elif family == "svc3":
-        X, y = load_wine(return_X_y=True)
-        train, test = _split(len(X), 0.5, seed, y)
-        model = make_pipeline(StandardScaler(), SVC()).fit(X[train], y[train])
-        pool, data, target = X[test], X[train], labels_of(model)
-        what = "wine, StandardScaler + SVC(rbf) on 50 %; predicted class's f_c (3 classes)"
     elif family == "logreg":
         X, y = load_wine(return_X_y=True)
         with warnings.catch_warnings():      # lbfgs on unscaled features needs many steps

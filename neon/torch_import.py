@@ -80,12 +80,15 @@ def _holds_tensor(value) -> bool:
 class _Importer:
     """State of one import: the IR being built and the map fx node → IR name or value."""
 
-    def __init__(self, gm: fx.GraphModule, values: dict):
+    def __init__(self, gm: fx.GraphModule, values: dict, source: nn.Module | None = None):
         self.gm = gm
         self.values = values            # fx node -> example value (tensor or python value)
         self.names: dict[fx.Node, str] = {}
         self.graph = Graph()
         self.modules = dict(gm.named_modules())
+        # the user's modules, classes intact (the GraphModule keeps plain containers for the
+        # owners of attributes read by get_attr)
+        self.source_modules = dict((source or gm).named_modules())
         self.constants: set[fx.Node] = set()   # tensors that do not depend on the input
         self.dynamic: set[fx.Node] = set()     # nodes whose value depends on the input
         self.splits: dict[fx.Node, tuple] = {}  # chunk/split calls: (input, dim, bounds)
@@ -199,20 +202,21 @@ class _Importer:
 
     def pin_inputs(self) -> None:
         """Fix every input's free axes to the example's size (see :meth:`static`)."""
+        examples = {n.name: v for n, v in self.values.items() if n.op == "placeholder"}
         for i, spec in enumerate(self.graph.input_specs):
-            x = next(v for n, v in self.values.items() if n.op == "placeholder"
-                     and n.name == spec.name)
-            self.graph.input_specs[i] = type(spec)(spec.name, tuple(x.shape[1:]))
+            shape = tuple(examples[spec.name].shape[1:])
+            self.graph.input_specs[i] = type(spec)(spec.name, shape)
         self.graph._changed()
 
     def override_hint(self, attribute: str) -> str:
-        """Why a module's tensor attribute was read: a supported class with its own forward."""
-        owner = self.modules.get(attribute.rpartition(".")[0])
+        """Why a call reads a module's tensor attribute (``F.linear(x, self.weight)``): the
+        module subclasses a supported class but overrides its forward."""
+        owner = self.source_modules.get(attribute.rpartition(".")[0])
         if owner is None:
             return ""
         for cls in type(owner).__mro__[1:]:
             if cls in _MODULES:
-                return (f". Module {attribute.rpartition('.')[0]!r} ({type(owner).__name__}) "
+                return (f"; module {attribute.rpartition('.')[0]!r} ({type(owner).__name__}) "
                         f"subclasses {cls.__module__}.{cls.__name__} but overrides forward, so "
                         "its code is traced and cannot be imported as it is; register a "
                         f"converter for {type(owner).__name__} with neon.register_converter")
@@ -250,7 +254,10 @@ class _Importer:
                 f"{getattr(fn, '__name__', repr(fn))}")
             names = sorted(k if isinstance(k, str) else getattr(k, "__name__", repr(k))
                            for k in table)
-            raise UnsupportedOpError(f"{self.where(node)}: {label} is not supported. "
+            hints = [self.override_hint(a.target) for a in node.all_input_nodes
+                     if a.op == "get_attr"]
+            raise UnsupportedOpError(f"{self.where(node)}: {label} is not supported"
+                                     f"{next((h for h in hints if h), '')}. "
                                      f"Supported: {', '.join(dict.fromkeys(names))}")
         base, convert = entry
         op, inputs = convert(self, node)
@@ -689,7 +696,7 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
         _run_example(module, inputs)
         gm = _trace(module)
         values = _example_values(gm, traced_inputs)
-        graph = _Importer(gm, values).run()
+        graph = _Importer(gm, values, module).run()
     finally:
         for m, flag in training.items():
             m.training = flag

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ops
-from .torch_import import UnsupportedOpError, _bind
+from .torch_import import UnsupportedOpError, _bind, _unary
 
 # ------------------------------------------------------------------------------ arithmetic
 
@@ -232,15 +232,14 @@ def _pad(imp, node):
     return ops.Pad(pad, imp.value(bound["mode"]), imp.value(bound["value"]) or 0.0), [x]
 
 
+_PAD_MODES = {nn.modules.padding._ReflectionPadNd: "reflect",
+              nn.modules.padding._ReplicationPadNd: "replicate",
+              nn.modules.padding._CircularPadNd: "circular"}
+
+
 def _pad_module(imp, node, m):
-    mode = {nn.modules.padding._ReflectionPadNd: "reflect",
-            nn.modules.padding._ReplicationPadNd: "replicate"}
-    for cls, name in mode.items():
-        if isinstance(m, cls):
-            return ops.Pad(m.padding, name)
-    if isinstance(m, nn.modules.padding._CircularPadNd):
-        return ops.Pad(m.padding, "circular")
-    return ops.Pad(m.padding, "constant", m.value)
+    mode = next((name for cls, name in _PAD_MODES.items() if isinstance(m, cls)), None)
+    return ops.Pad(m.padding, mode) if mode else ops.Pad(m.padding, "constant", m.value)
 
 
 # -------------------------------------------------------------------------- normalization
@@ -325,14 +324,6 @@ def _torchvision_functions() -> dict:
 
 
 # ---------------------------------------------------------------------------------- tables
-
-def _unary(make):
-    def convert(imp, node):
-        _bind(imp.where(node), ("input", "inplace"), {"inplace": False}, node.args,
-              node.kwargs)
-        return make(), [node.args[0] if node.args else node.kwargs["input"]]
-    return convert
-
 
 MODULES = {
     nn.SiLU: lambda imp, node, m: ops.SiLU(),

@@ -29,6 +29,7 @@ import torch
 from neon.ops import Affine, BatchNorm, BroadcastAffine, ElementwiseAffine
 
 from .base import (
+    EpsilonRule,
     Rule,
     RuleError,
     check_callable,
@@ -562,7 +563,7 @@ class ZBox(_AffineRule):
 
 # ------------------------------------------------------------------ elementwise affine maps
 
-class ElementwiseEpsilon(Rule):
+class ElementwiseEpsilon(EpsilonRule):
     """LRP-ε over an elementwise affine map y = s ⊙ x + t (unfolded BatchNorm, constant
     arithmetic such as ``x * layer_scale`` or ``x / 6 + 0.5``).
 
@@ -597,12 +598,6 @@ class ElementwiseEpsilon(Rule):
     """
 
     ops = (ElementwiseAffine,)
-
-    def __init__(self, epsilon: float = 1e-6):
-        self.epsilon = check_number(epsilon, "epsilon")
-
-    def _params(self):
-        return {"epsilon": self.epsilon}
 
     def __call__(self, op, inputs, output, relevance):
         (x,) = inputs

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["Rule", "RuleError", "stabilize", "divide", "vjp", "default_rule",
+__all__ = ["Rule", "EpsilonRule", "RuleError", "stabilize", "divide", "vjp", "default_rule",
            "register_default", "check_number", "check_callable", "check_flag", "check_choice",
            "format_value"]
 
@@ -165,6 +165,17 @@ class Rule:
         are plain numbers, strings or None; infinity is written ``math.inf``)."""
         args = ", ".join(f"{k}={format_value(v)}" for k, v in self._params().items())
         return f"{type(self).__name__}({args})"
+
+
+class EpsilonRule(Rule):
+    """Base of the rules whose one parameter is the stabilizer ε ≥ 0 of z + ε·sign(z)
+    (validated here; ``repr`` shows it)."""
+
+    def __init__(self, epsilon: float = 1e-6):
+        self.epsilon = check_number(epsilon, "epsilon")
+
+    def _params(self):
+        return {"epsilon": self.epsilon}
 
 
 # ----------------------------------------------------------------------- default rules

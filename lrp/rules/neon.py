@@ -180,13 +180,12 @@ class DistanceSplit(Rule):
         ref = op.reference
         if ref is not None:
             at_ref = ref.expand_as(x)
-            shares = t @ (op(ref[None])[0] / x.shape[1])          # Σ_k t_k d_k(x̄) / d
-            result = result - op.split(at_ref, t) + shares[:, None]
+            equal_share = op(ref[None])[0] / x.shape[1]           # d_k(x̄) / d
+            result = result - op.split(at_ref, t) + (t @ equal_share)[:, None]
         if n.numel():
             c = op.pair_contributions(x, n, k)
             if ref is not None:
-                c = c - op.pair_contributions(at_ref, n, k) + (
-                    op(ref[None])[0][k] / x.shape[1])[:, None]
+                c = c - op.pair_contributions(at_ref, n, k) + equal_share[k][:, None]
             d = c.sum(1)
             w = _safe_ratio(relevance[n, k], d).masked_fill_(op.coincident(x, n, k, d), 0)
             result.index_add_(0, n, c * w.unsqueeze(1))

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from neon.ops import Normalization
 
-from .base import Rule, check_number, divide, register_default
+from .base import EpsilonRule, divide, register_default
 
 __all__ = ["FrozenScale"]
 
 
-class FrozenScale(Rule):
+class FrozenScale(EpsilonRule):
     """LRP-ε through a normalization y = γ ⊙ (x − μ(x)) ⊙ r(x) + β with the scale r frozen.
 
         R_in_j = x_j Σ_k J_kj R_k / (y_k + ε·sign(y_k)),   J = ∂y/∂x at constant r,
@@ -42,12 +42,6 @@ class FrozenScale(Rule):
     """
 
     ops = (Normalization,)
-
-    def __init__(self, epsilon: float = 1e-6):
-        self.epsilon = check_number(epsilon, "epsilon")
-
-    def _params(self):
-        return {"epsilon": self.epsilon}
 
     def __call__(self, op, inputs, output, relevance):
         (x,) = inputs

@@ -54,7 +54,8 @@ class _DeepLift(Rule):
         parts flow back, M±_in = (M⁺m⁺)W± + (M⁻m⁻)W∓; the input's relevance is
         M⁺ Δx⁺ + M⁻ Δx⁻. At the output R is a share of the value f(x): M = R / f."""
         d = x - op.reference
-        d_pos, d_neg = d.clamp(min=0), d.clamp(max=0)
+        x_pos, x_neg = d.clamp(min=0), d.clamp(max=0)
+        d_pos, d_neg = x_pos, x_neg
         a_ref = op.reference[None]
         saved = []
         for w, b, g in op.layers():
@@ -69,8 +70,7 @@ class _DeepLift(Rule):
         for w_pos, w_neg, m_pos, m_neg in reversed(saved):
             u_pos, u_neg = big_pos * m_pos, big_neg * m_neg
             big_pos, big_neg = u_pos @ w_pos + u_neg @ w_neg, u_pos @ w_neg + u_neg @ w_pos
-        d = x - op.reference
-        return [big_pos * d.clamp(min=0) + big_neg * d.clamp(max=0)]
+        return [big_pos * x_pos + big_neg * x_neg]
 
     def __call__(self, op, inputs, output, relevance):
         return self._chain(op, inputs[0], relevance, output)

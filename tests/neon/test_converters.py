@@ -225,8 +225,9 @@ def test_overriding_linear_subclass_is_refused_naming_where():
     """Its forward reads ``self.weight`` in traced code: refused, naming the module, never
     imported as the parent's plain Linear."""
     for net in (nn.Sequential(Doubled(3, 2)).double(), Doubled(3, 2).double()):
-        with pytest.raises(neon.UnsupportedOpError, match="in module"):
+        with pytest.raises(neon.UnsupportedOpError, match="in module") as info:
             neon.from_torch(net, seeded(2, 3))
+        assert "overrides forward" in str(info.value)
 
 
 @pytest.mark.parametrize("make,shape", [
