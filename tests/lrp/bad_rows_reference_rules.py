@@ -1,5 +1,5 @@
 """Bad-input rows of DeepLIFT's rules (lrp.rules.RevealCancel, lrp.rules.Rescale) and of the
-MLP neuralizer's ``root="deeplift"``, for tests/test_bad_input_table.py: ``(entry point,
+reference-based neuralizer options (an MLP's ``root="deeplift"``, k-means' ``root="mean"``), for tests/test_bad_input_table.py: ``(entry point,
 what is wrong, zero-argument call, exception class, words the message must contain)``."""
 
 from __future__ import annotations
@@ -31,9 +31,21 @@ def _deeplift_without_data():
     return neon.neuralize(est, root="deeplift")
 
 
+def _kmeans_mean_without_data():
+    import numpy as np
+    from sklearn.cluster import KMeans
+
+    import neon
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    return neon.neuralize(KMeans(2, n_init=1, random_state=0).fit(X), root="mean")
+
+
 ROWS = [
     *_rows("RevealCancel", rules.RevealCancel),
     *_rows("Rescale", rules.Rescale),
     ("neon.neuralize", "MLP root='deeplift' without reference data", _deeplift_without_data,
      ValueError, "needs reference data"),
+    ("neon.neuralize", "k-means root='mean' without reference data", _kmeans_mean_without_data,
+     ValueError, "root='mean' needs reference data"),
 ]
