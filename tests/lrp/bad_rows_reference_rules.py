@@ -1,6 +1,7 @@
 """Bad-input rows of DeepLIFT's rules (lrp.rules.RevealCancel, lrp.rules.Rescale) and of the
-reference-based neuralizer options (an MLP's ``root="deeplift"``, k-means' ``root="mean"``), for tests/test_bad_input_table.py: ``(entry point,
-what is wrong, zero-argument call, exception class, words the message must contain)``."""
+reference-based neuralizer options (an MLP's ``root="deeplift"``, k-means' ``root="mean"``),
+for tests/test_bad_input_table.py: ``(entry point, what is wrong, zero-argument call,
+exception class, words the message must contain)``."""
 
 from __future__ import annotations
 
