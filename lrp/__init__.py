@@ -22,7 +22,9 @@ from . import (  # noqa: F401
 )
 from .calls import Attribution
 from .composites import (
+                         CPLRP,
                          PRESETS,
+                         AttnLRP,
                          Composite,
                          EpsilonAlpha2Beta1,
                          EpsilonAlpha2Beta1Flat,
@@ -56,7 +58,8 @@ from .targets import Column, TargetError
 __all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Composite", "rules",
            "targets", "plot", "resolve", "PRESETS", "UnmatchedSelectorWarning",
            "select", "composites", "EpsilonOnly", "EpsilonPlus", "EpsilonPlusFlat",
-           "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "Attribution",
+           "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "CPLRP", "AttnLRP",
+           "Attribution",
            "calls", "methods", "gradient", "gradient_x_input", "integrated_gradients",
            "smoothgrad", "guided_backprop", "deconvnet", "excitation_backprop", "grad_cam",
            "guided_grad_cam", "cam", "cam_node", "occlusion", "rise", "lime", "metrics", "spray"]

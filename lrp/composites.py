@@ -21,11 +21,26 @@ import warnings
 from neon.ops import Affine
 
 from . import select
-from .rules import AlphaBeta, Epsilon, Flat, Gamma, Rule, RuleError, ZBox, ZPlus, default_rule
-from .rules.base import check_flag, format_value
+from .rules import (
+    AlphaBeta,
+    Epsilon,
+    Flat,
+    FrozenScale,
+    Gamma,
+    Rule,
+    RuleError,
+    SignalTakeAll,
+    SoftmaxRule,
+    UniformSplit,
+    ZBox,
+    ZPlus,
+    default_rule,
+)
+from .rules.base import check_flag, check_number, format_value
 
 __all__ = ["Composite", "EpsilonOnly", "EpsilonPlusFlat", "EpsilonGammaBox",
-           "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "EpsilonPlus", "PRESETS",
+           "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "EpsilonPlus", "CPLRP", "AttnLRP",
+           "PRESETS",
            "UnmatchedSelectorWarning", "resolve"]
 
 
@@ -315,8 +330,89 @@ class EpsilonAlpha2Beta1Flat(_Preset):
         self._preset(epsilon=eps.stabilizer, stabilizer=flat.stabilizer, strict=self.strict)
 
 
+def _projection_rule(epsilon, gamma, stabilizer) -> Rule:
+    return Epsilon(epsilon) if gamma is None else Gamma(gamma, stabilizer)
+
+
+class _Transformer(_Preset):
+    """The entries the two transformer presets share; only the product rule differs."""
+
+    def __init__(self, products: Rule, epsilon, gamma, stabilizer, strict):
+        projection = _projection_rule(epsilon, gamma, stabilizer)
+        super().__init__([(select.kind(*select.AFFINE), projection),
+                          (select.kind("product"), products),
+                          (select.kind("normalization"), FrozenScale(epsilon)),
+                          (select.kind("softmax"), SoftmaxRule())], strict)
+        self._preset(epsilon=products.epsilon, gamma=gamma,
+                     stabilizer=check_number(stabilizer, "stabilizer"), strict=self.strict)
+
+
+class CPLRP(_Transformer):
+    """Conservative propagation through transformers (CP-LRP, Ali et al., ICML 2022).
+
+    * attention heads (AH-rule): in every product the gate — the attention weights of
+      A v, a sigmoid or squeeze-and-excitation gate — is a constant,
+      R_v = v ⊙ Aᵀ (R / stab(A v)), R_A = 0 (:class:`~lrp.rules.SignalTakeAll`), so no
+      relevance reaches the queries, keys or softmax; products with no gate are split in
+      half (:class:`~lrp.rules.UniformSplit`);
+    * LayerNorm and GroupNorm (LN-rule): the inverse standard deviation is a constant, the
+      rest is affine and gets ε (:class:`~lrp.rules.FrozenScale`);
+    * every Linear and Conv (projections, the MLP, the patch embedding): ε, or γ when
+      ``gamma`` is given;
+    * elementwise activations (GELU, SiLU): pass-through, the identity rule (a GELU
+      z Φ(z) with its gate Φ(z) held constant).
+
+    With ``epsilon=0`` the result is gradient × input of the model whose attention weights,
+    normalization scales and activation gates are detached (the identity that defines
+    CP-LRP; tested on a ViT in float64).
+
+    Parameters
+    ----------
+    epsilon : float
+        ε ≥ 0 of every rule's denominator (1e-6 by default: LRP-0 made safe).
+    gamma : float or None
+        γ ≥ 0 for the affine layers instead of ε (Montavon et al.'s γ rule).
+    stabilizer : float
+        The γ rule's stabilizer.
+    """
+
+    def __init__(self, epsilon=1e-6, gamma=None, stabilizer=1e-6, strict=False):
+        super().__init__(SignalTakeAll(epsilon), epsilon, gamma, stabilizer, strict)
+
+
+class AttnLRP(_Transformer):
+    """Attention-aware LRP (AttnLRP, Achtibat et al., ICML 2024).
+
+    * softmax: R_in = x ⊙ (R − s ΣR), the deep-Taylor rule of s = softmax(x) with the
+      expansion's bias absorbing the rest (:class:`~lrp.rules.SoftmaxRule`);
+    * every product of two computed tensors (q kᵀ, A v, gates): the uniform rule, each
+      factor half of every elementary product's relevance, ε-stabilized
+      (:class:`~lrp.rules.UniformSplit`);
+    * LayerNorm and GroupNorm: the identity rule on the division by the standard deviation
+      and ε on the affine rest, which is :class:`~lrp.rules.FrozenScale` (the two coincide:
+      the identity rule passes R through the division, and x ↦ x − μ(x) and γ ⊙ · + β are
+      affine);
+    * every Linear and Conv: ε, or γ when ``gamma`` is given; elementwise activations:
+      the identity rule.
+
+    Parameters
+    ----------
+    epsilon : float
+        ε ≥ 0 of every rule's denominator.
+    gamma : float or None
+        γ ≥ 0 for the affine layers instead of ε (the paper recommends γ on the projections
+        of large vision transformers).
+    stabilizer : float
+        The γ rule's stabilizer.
+    """
+
+    def __init__(self, epsilon=1e-6, gamma=None, stabilizer=1e-6, strict=False):
+        super().__init__(UniformSplit(epsilon), epsilon, gamma, stabilizer, strict)
+
+
 PRESETS = {cls.__name__: cls for cls in (EpsilonPlusFlat, EpsilonGammaBox, EpsilonAlpha2Beta1,
-                                         EpsilonAlpha2Beta1Flat, EpsilonPlus, EpsilonOnly)}
+                                         EpsilonAlpha2Beta1Flat, EpsilonPlus, EpsilonOnly,
+                                         CPLRP, AttnLRP)}
 """The preset composites by name (:func:`resolve` also takes them in snake case)."""
 
 

@@ -93,6 +93,7 @@ class _Importer:
         self.dynamic: set[fx.Node] = set()     # nodes whose value depends on the input
         self.splits: dict[fx.Node, tuple] = {}  # chunk/split calls: (input, dim, bounds)
         self.pinned: list[str] = []            # why the input's shape had to be fixed
+        self.batch = next(v.shape[0] for n, v in values.items() if n.op == "placeholder")
 
     # ---------------------------------------------------------------- helpers
     def where(self, node: fx.Node) -> str:
@@ -107,6 +108,7 @@ class _Importer:
         return self.graph.unique_name(base)
 
     def scoped(self, node: fx.Node, base: str) -> str:
+        base = node.meta.get("neon_name", base)   # a decomposition's step name (``q``)
         stack = node.meta.get("nn_module_stack") or {}
         scope = list(stack.values())[-1][0] if stack else ""
         return self.unique(f"{scope}.{base}" if scope else base)
@@ -171,9 +173,10 @@ class _Importer:
                 self.names[node] = node.name
             elif node.op == "output":
                 self.set_output(node)
-            elif node.op == "call_module":
+            elif node.op == "call_module" and any(self.is_tensor(a) for a in node.all_input_nodes):
                 self.call_module(node)  # even one returning a tuple must be a known module
-            elif node.op == "get_attr" or not _holds_tensor(self.values.get(node)):
+            elif node.op in ("get_attr", "call_module") or \
+                    not _holds_tensor(self.values.get(node)):
                 self.constant(node)
             elif not any(self.is_tensor(a) or a in self.splits for a in node.all_input_nodes):
                 self.constant(node)
@@ -192,6 +195,12 @@ class _Importer:
         or a tensor computed from constants alone; converters read it as a constant."""
         if not isinstance(self.values.get(node), torch.Tensor):
             return  # a shape expression (x.size(1)): evaluated where it is used
+        if node in self.dynamic and self.broadcast_to_batch(node):
+            # a constant broadcast to the batch (ViT's class token expanded to x.size(0)):
+            # kept with a batch axis of 1, which is how converters read a constant
+            self.values[node] = self.values[node][:1]
+            self.constants.add(node)
+            return
         if node in self.dynamic:
             raise UnsupportedOpError(
                 f"{self.where(node)} builds a tensor from the input's shape (a batch-sized "
@@ -199,6 +208,42 @@ class _Importer:
                 "batch), which the importer cannot represent; build it from a module "
                 "attribute without the batch axis")
         self.constants.add(node)
+
+    def broadcast_to_batch(self, node: fx.Node) -> bool:
+        """Whether a tensor built from the input's shape (and constants) is one row repeated
+        along the batch axis, the same row at any batch size: it is recomputed at a batch of
+        3 (tensors computed from the input stand in as zeros: only their shapes are read)."""
+        value = self.values[node]
+        if value.dim() == 0 or value.shape[0] != self.batch or not bool((value == value[:1])
+                                                                         .all()):
+            return False
+        ancestors, stack = [], [node]
+        while stack:
+            n = stack.pop()
+            if n in ancestors:
+                continue
+            ancestors.append(n)
+            if not (n.op == "placeholder" or self.is_tensor(n) or n in self.splits):
+                stack.extend(n.all_input_nodes)
+        interpreter = fx.Interpreter(self.gm)
+        env = interpreter.env
+        with torch.no_grad():
+            for n in self.gm.graph.nodes:
+                if n not in ancestors:
+                    continue
+                known = self.values.get(n)
+                if n.op == "placeholder" or self.is_tensor(n):
+                    env[n] = known.new_zeros((3,) + tuple(known.shape[1:]))
+                elif n not in self.dynamic:
+                    env[n] = known
+                else:
+                    try:
+                        env[n] = interpreter.run_node(n)
+                    except Exception:   # noqa: BLE001 - whatever fails is not batch-free
+                        return False
+        again = env[node]
+        return isinstance(again, torch.Tensor) and again.shape[0] == 3 and \
+            again.shape[1:] == value.shape[1:] and bool((again == value[:1]).all())
 
     def pin_inputs(self) -> None:
         """Fix every input's free axes to the example's size (see :meth:`static`)."""
@@ -401,8 +446,20 @@ def _args(imp, node, spec, method=False):
 def _cat(imp, node):
     bound = _bind(imp.where(node), ("tensors", "dim"), {"dim": 0}, node.args, node.kwargs)
     tensors = list(bound["tensors"])
-    if not all(imp.is_tensor(t) for t in tensors):
+    computed = [t for t in tensors if imp.is_tensor(t)]
+    if not computed or not all(imp.is_tensor(t) or imp.is_constant(t) for t in tensors):
         raise UnsupportedOpError(f"{imp.where(node)}: torch.cat of non-computed tensors")
+    for t in tensors:
+        if imp.is_constant(t) and t not in imp.names:   # a class token: a Constant node
+            value = imp.values[t]
+            if value.dim() != imp.rank(computed[0]) or value.shape[0] != 1:
+                raise UnsupportedOpError(f"{imp.where(node)}: torch.cat of a constant of shape "
+                                         f"{tuple(value.shape)} that has no batch axis")
+            source = next((a.target for a in t.all_input_nodes if a.op == "get_attr"), t.name)
+            name = imp.unique(source)
+            imp.graph.add_node(name, ops.Constant(value[0]), [imp.names[computed[0]]],
+                               shape=tuple(value.shape[1:]))
+            imp.names[t] = name
     return ops.Concat(imp.dim_arg(node, bound["dim"], imp.rank(tensors[0]))), tensors
 
 
@@ -519,7 +576,7 @@ def _adaptive_fn(dim):
 def _dropout(imp, node):
     b = _bind(imp.where(node), ("input", "p", "training", "inplace"),
               {"p": 0.5, "training": True, "inplace": False}, node.args, node.kwargs)
-    if b["training"]:
+    if b["training"] and imp.value(b["p"]):
         raise UnsupportedOpError(f"{imp.where(node)}: dropout with training=True is random; "
                                  "pass training=self.training so it is off in eval mode")
     return ops.Identity(), [b["input"]]
@@ -535,6 +592,10 @@ def _getitem(imp, node):
         return split_select(imp, node, imp.value(index))
     index = imp.value(index)
     index = index if isinstance(index, tuple) else (index,)
+    if index.count(Ellipsis) == 1:   # x[..., ::2, :] spelled out
+        at = index.index(Ellipsis)
+        fill = imp.rank(x) - (len(index) - 1 - sum(i is None for i in index))
+        index = index[:at] + (slice(None),) * fill + index[at + 1:]
     if not index or index[0] != slice(None) or any(i is Ellipsis or i is None for i in index):
         raise UnsupportedOpError(f"{imp.where(node)}: indexing {index} must keep the batch axis "
                                  "whole (x[:, ...]) and use only ints and slices")
@@ -590,12 +651,15 @@ _METHODS: dict = {
 }
 
 
+from .torch_attention import CONVERTERS, METHOD_CONVERTERS, decompose  # noqa: E402
 from .torch_modern import FUNCTIONS, METHODS, MODULES, SPLITS, split_select  # noqa: E402
 from .torch_modern import _split as split  # noqa: E402
 
 _MODULES.update(MODULES)
 _FUNCTIONS.update(FUNCTIONS)
+_FUNCTIONS.update(CONVERTERS)
 _METHODS.update(METHODS)
+_METHODS.update(METHOD_CONVERTERS)
 
 
 # ------------------------------------------------------------------------------ entry point
@@ -696,7 +760,12 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
         _run_example(module, inputs)
         gm = _trace(module)
         values = _example_values(gm, traced_inputs)
-        graph = _Importer(gm, values, module).run()
+        decomposed = decompose(gm, values)   # attention written out in the ops it is made of
+        if decomposed:
+            values = _example_values(gm, traced_inputs)
+        importer = _Importer(gm, values, module)
+        importer.pinned.extend(decomposed)
+        graph = importer.run()
     finally:
         for m, flag in training.items():
             m.training = flag

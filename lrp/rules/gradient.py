@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from neon.ops import Affine, Concat, Flatten, ReLU, Reshape
+from neon.ops import Affine, Concat, Constant, Flatten, ReLU, Reshape
 
 from .base import Rule, check_flag, divide, vjp
 from .structural import Route
@@ -28,7 +28,7 @@ class Gradient(Rule):
             return [op.transpose(relevance, inputs[0].shape)]
         if isinstance(op, ReLU):
             return [torch.where(inputs[0] > 0, relevance, torch.zeros_like(relevance))]
-        if isinstance(op, (Reshape, Flatten, Concat)):
+        if isinstance(op, (Reshape, Flatten, Concat, Constant)):
             return Route()(op, inputs, output, relevance)
         return vjp(op, inputs, relevance)
 

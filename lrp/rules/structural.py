@@ -10,6 +10,7 @@ from neon.ops import (
     Add,
     AvgPool,
     Concat,
+    Constant,
     Elementwise,
     Expand,
     Flatten,
@@ -99,7 +100,8 @@ class Route(Rule):
 
     Concat splits R; Reshape and Flatten reshape it back; Permute permutes it by the inverse
     permutation; Roll rolls it back by the negative shifts; Expand sums the relevance of the
-    copies of each value back onto it. Every other Routing op (Select, Pad) gets the
+    copies of each value back onto it; a Constant absorbs what reaches it (its input, read
+    for the batch size only, gets none). Every other Routing op (Select, Pad) gets the
     vector-Jacobian product: a reflected or replicated value collects the relevance of its
     copies, and relevance of a padded constant is dropped (absorbed, like a bias).
     """
@@ -107,6 +109,8 @@ class Route(Rule):
     ops = (Routing,)
 
     def __call__(self, op, inputs, output, relevance):
+        if isinstance(op, Constant):
+            return [torch.zeros_like(inputs[0])]
         if isinstance(op, Concat):
             return list(torch.split(relevance, [a.shape[op.dim] for a in inputs], op.dim))
         if isinstance(op, (Reshape, Flatten)):

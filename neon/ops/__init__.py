@@ -14,10 +14,11 @@ module                 ops
                        :class:`Softmax`, :class:`LogSoftmax`
 :mod:`.pooling`        :class:`MaxPool`, :class:`AvgPool`, :class:`AdaptiveAvgPool`,
                        :class:`Sum`, :class:`Mean`, :class:`Interpolate`
-:mod:`.structure`      :class:`Add`, :class:`Concat`, :class:`Reshape`,
-                       :class:`Flatten`, :class:`Select`, :class:`Permute`,
-                       :class:`Expand`, :class:`Pad`, :class:`Roll`
-:mod:`.products`       :class:`Product` (:class:`Mul`: gating products)
+:mod:`.structure`      :class:`Add`, :class:`Concat`, :class:`Constant`,
+                       :class:`Reshape`, :class:`Flatten`, :class:`Select`,
+                       :class:`Permute`, :class:`Expand`, :class:`Pad`, :class:`Roll`
+:mod:`.products`       :class:`Product` (:class:`Mul`: gating products; :class:`MatMul`,
+                       :class:`Einsum`: attention's bilinear products)
 :mod:`.normalization`  :class:`Normalization` (:class:`LayerNorm`, :class:`GroupNorm`)
 :mod:`.distance`       :class:`SquaredDistance` (every NEON distance layer)
 :mod:`.pools`          :class:`CompetitionMin`, :class:`SoftMin`, :class:`RivalMin`
@@ -60,8 +61,8 @@ from .kernels import RBFDuels, RootedLinear
 from .normalization import GroupNorm, LayerNorm, Normalization
 from .pooling import AdaptiveAvgPool, AvgPool, Interpolate, MaxPool, Mean, Sum
 from .pools import CompetitionMin, Pool, RivalMin, SoftMin, check_beta
-from .products import Mul, Product
-from .structure import Add, Concat, Expand, Flatten, Pad, Permute, Reshape, Roll, Select
+from .products import Einsum, MatMul, Mul, Product
+from .structure import Add, Concat, Constant, Expand, Flatten, Pad, Permute, Reshape, Roll, Select
 
 __all__ = [
     "Op", "Elementwise", "Summation", "Routing", "Distance", "Pool", "known_kinds", "op_class",
@@ -70,8 +71,8 @@ __all__ = [
     "ReLU", "Hardtanh", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Softplus", "GELU", "SiLU",
     "Hardswish", "Hardsigmoid", "Identity", "Power", "Softmax", "LogSoftmax",
     "MaxPool", "AvgPool", "AdaptiveAvgPool", "Sum", "Mean", "Interpolate",
-    "Add", "Concat", "Reshape", "Flatten", "Select", "Permute", "Expand", "Pad", "Roll",
-    "Product", "Mul", "Normalization", "LayerNorm", "GroupNorm",
+    "Add", "Concat", "Constant", "Reshape", "Flatten", "Select", "Permute", "Expand", "Pad", "Roll",
+    "Product", "Mul", "MatMul", "Einsum", "Normalization", "LayerNorm", "GroupNorm",
     "SquaredDistance", "coincidence_tolerance",
     "CompetitionMin", "SoftMin", "RivalMin", "check_beta",
     "RBFDuels", "RootedLinear",

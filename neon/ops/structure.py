@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from .base import Routing, Summation
 
-__all__ = ["Add", "Concat", "Reshape", "Flatten", "Select", "Permute", "Expand", "Pad", "Roll"]
+__all__ = ["Add", "Concat", "Constant", "Reshape", "Flatten", "Select", "Permute", "Expand",
+           "Pad", "Roll"]
 
 
 class Add(Summation):
@@ -45,6 +46,28 @@ class Concat(Routing):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class Constant(Routing):
+    """y = c broadcast to the batch: a value that does not depend on the input (ViT's class
+    token expanded to the batch, then joined to the patch tokens by a :class:`Concat`).
+
+    Its one input is read for the batch size only. Relevance that reaches it is absorbed, as
+    a bias's is (the conservation table shows it), and its gradient is zero.
+    """
+
+    kind = "constant"
+    value: torch.Tensor
+
+    def __init__(self, value: torch.Tensor):
+        super().__init__()
+        self.register_buffer("value", value.detach().clone())
+
+    def forward(self, x):
+        return self.value.expand((x.shape[0],) + tuple(self.value.shape))
+
+    def extra_repr(self):
+        return f"shape=(N, {', '.join(map(str, self.value.shape))})"
 
 
 class Reshape(Routing):

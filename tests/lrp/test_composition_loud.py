@@ -316,7 +316,7 @@ def test_resolve_every_preset_by_name_and_class():
         assert type(resolve(cls)) is cls and repr(resolve(cls)) == repr(cls())
     assert set(composites.PRESETS) == {"EpsilonPlusFlat", "EpsilonGammaBox",
                                        "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat",
-                                       "EpsilonPlus", "EpsilonOnly"}
+                                       "EpsilonPlus", "EpsilonOnly", "CPLRP", "AttnLRP"}
 
 
 def test_resolve_unknown_names_list_the_presets():

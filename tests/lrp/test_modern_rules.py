@@ -181,8 +181,8 @@ NEW_RULES = [rules.SignalTakeAll(), rules.UniformSplit(), rules.ElementwiseEpsil
 
 
 def test_new_rule_reprs_show_the_values_in_use():
-    assert repr(rules.SignalTakeAll()) == "SignalTakeAll()"
-    assert repr(rules.UniformSplit()) == "UniformSplit()"
+    assert repr(rules.SignalTakeAll()) == "SignalTakeAll(epsilon=1e-06)"
+    assert repr(rules.UniformSplit()) == "UniformSplit(epsilon=1e-06)"
     assert repr(rules.ElementwiseEpsilon(0.5)) == "ElementwiseEpsilon(epsilon=0.5)"
     assert repr(rules.FrozenScale()) == "FrozenScale(epsilon=1e-06)"
 
@@ -387,7 +387,7 @@ def test_explain_through_a_gated_normalized_net_keeps_the_sum_identities():
     e = lrp.explain(graph, x, return_all=True)
     rows = {row["node"]: row for row in e.table}
     assert rows["bn"]["rule"] == "ElementwiseEpsilon(epsilon=1e-06)"
-    assert rows["mul"]["rule"] == "SignalTakeAll()"
+    assert rows["mul"]["rule"] == "SignalTakeAll(epsilon=1e-06)"
     assert rows["ln"]["rule"] == "FrozenScale(epsilon=1e-06)"
     for name, r in e.nodes.items():
         assert torch.isfinite(r).all(), name

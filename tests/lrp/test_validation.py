@@ -205,7 +205,8 @@ def test_repr_shows_the_values_in_use():
 PRESETS = [lrp.EpsilonOnly(), lrp.EpsilonOnly(0.1, strict=True), lrp.EpsilonPlus(),
            lrp.EpsilonPlus(0.25, 1e-3), lrp.EpsilonPlusFlat(), lrp.EpsilonPlusFlat(epsilon=0.5),
            lrp.EpsilonGammaBox(-1.0, 1.0), lrp.EpsilonGammaBox(0, 1, 0.1, 0.5, 1e-9, True),
-           lrp.EpsilonAlpha2Beta1(), lrp.EpsilonAlpha2Beta1Flat(stabilizer=0.0)]
+           lrp.EpsilonAlpha2Beta1(), lrp.EpsilonAlpha2Beta1Flat(stabilizer=0.0),
+           lrp.CPLRP(), lrp.CPLRP(0.0, gamma=0.25), lrp.AttnLRP(), lrp.AttnLRP(1e-3, 0.5, 1e-9)]
 
 
 @pytest.mark.parametrize("composite", PRESETS, ids=repr)

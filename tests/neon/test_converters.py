@@ -221,10 +221,25 @@ def test_renamed_relu_is_traced_through():
     torch.testing.assert_close(graph(x), net(x), rtol=1e-13, atol=1e-13)
 
 
-def test_overriding_linear_subclass_is_refused_naming_where():
-    """Its forward reads ``self.weight`` in traced code: refused, naming the module, never
-    imported as the parent's plain Linear."""
+class Fused(nn.Linear):
+    def forward(self, x):
+        return torch.addmm(self.bias, x, self.weight.t())
+
+
+def test_overriding_linear_subclass_is_imported_from_its_own_code():
+    """``super().forward(x) * 2`` is traced: F.linear on the module's weights, then the
+    scale — the module's own function, not the parent's plain Linear."""
     for net in (nn.Sequential(Doubled(3, 2)).double(), Doubled(3, 2).double()):
+        x = seeded(2, 3)
+        graph = neon.from_torch(net, x)
+        assert [type(n.op) for n in graph.nodes] == [ops.Linear, ops.BroadcastAffine]
+        torch.testing.assert_close(graph(x), net(x), rtol=1e-13, atol=1e-13)
+
+
+def test_overriding_linear_subclass_with_an_unknown_call_is_refused_naming_where():
+    """Its forward reads ``self.weight`` in a call the importer does not know: refused,
+    naming the module and saying that it overrides forward."""
+    for net in (nn.Sequential(Fused(3, 2)).double(), Fused(3, 2).double()):
         with pytest.raises(neon.UnsupportedOpError, match="in module") as info:
             neon.from_torch(net, seeded(2, 3))
         assert "overrides forward" in str(info.value)
