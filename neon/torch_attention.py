@@ -109,12 +109,15 @@ def attention_core(q, k, v, *, lead: tuple, lq: int, lk: int, heads: int, width_
     return merged.reshape(-1, *lead, lq, width_v)
 
 
-def _finite(mask: torch.Tensor | None, dtype) -> torch.Tensor | None:
-    """An attention mask as an additive float mask with finite entries (see :data:`MASKED`)."""
+def _finite(mask: torch.Tensor | None, dtype, true_masks: bool) -> torch.Tensor | None:
+    """An attention mask as an additive float mask with finite entries (see :data:`MASKED`).
+    A boolean mask's True means "masked" for nn.MultiheadAttention (``true_masks``) and
+    "takes part" for F.scaled_dot_product_attention."""
     if mask is None:
         return None
-    if mask.dtype == torch.bool:     # True = take part (torch's convention)
-        return torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, MASKED)
+    if mask.dtype == torch.bool:
+        return torch.zeros(mask.shape, dtype=dtype).masked_fill(mask if true_masks else ~mask,
+                                                                MASKED)
     return mask.to(dtype).clamp(min=MASKED)
 
 
@@ -128,7 +131,7 @@ _MHA_ARGS = (("query", "key", "value", "key_padding_mask", "need_weights", "attn
 
 def _causal(lq: int, lk: int, dtype) -> torch.Tensor:
     keep = torch.ones(lq, lk, dtype=torch.bool).tril()
-    return _finite(keep, dtype)
+    return _finite(keep, dtype, true_masks=False)
 
 
 def _multihead_attention(b: _Builder, where: str, m: nn.MultiheadAttention, args, kwargs):
@@ -168,7 +171,7 @@ def _multihead_attention(b: _Builder, where: str, m: nn.MultiheadAttention, args
     if mask is not None and mask.dim() == 3:
         raise UnsupportedOpError(f"{where}: a 3-d attn_mask (one per sample and head) is not "
                                  "supported; give a (L, S) mask")
-    mask = _finite(mask, dtype)
+    mask = _finite(mask, dtype, true_masks=True)
     if a["is_causal"] and mask is None:
         mask = _causal(lq, lk, dtype)
     context = attention_core(q, k, v, lead=(), lq=lq, lk=lk, heads=heads, width_qk=e, width_v=e,
@@ -203,7 +206,7 @@ def _sdpa(b: _Builder, where: str, args, kwargs):
     mask = a["attn_mask"]
     if isinstance(mask, fx.Node):
         mask = b.values[mask]
-    mask = _finite(mask, b.values[a["query"]].dtype)
+    mask = _finite(mask, b.values[a["query"]].dtype, true_masks=False)
     if a["is_causal"]:
         mask = _causal(lq, lk, b.values[a["query"]].dtype)
     scores = _named(torch.matmul(_named(q * scale, "q_scaled"), k.transpose(-2, -1)),
@@ -414,7 +417,7 @@ def _product_gate(imp, a, b) -> int | None:
 def _matmul(imp, node):
     a, b = node.args[:2] if len(node.args) >= 2 else (node.args[0], node.kwargs["other"])
     if imp.is_tensor(a) and imp.is_tensor(b):
-        if imp.rank(a) < 2 or imp.rank(b) < 3:
+        if imp.rank(a) < 3 or imp.rank(b) < 3:
             raise UnsupportedOpError(f"{imp.where(node)}: a matrix product of a 1-d sample or "
                                      "with a batch of vectors is not supported")
         return ops.MatMul(gate=_product_gate(imp, a, b)), [a, b]
@@ -454,10 +457,20 @@ def _linear_fn(imp, node):
                       None if bias is None else imp.value(bias)), [bound["input"]]
 
 
+def _normalize_fn(imp, node):
+    bound = _bind(imp.where(node), ("input", "p", "dim", "eps", "out"),
+                  {"p": 2.0, "dim": 1, "eps": 1e-12, "out": None}, node.args, node.kwargs)
+    x, dim = bound["input"], imp.value(bound["dim"])
+    if imp.value(bound["p"]) != 2 or int(dim) not in (-1, imp.rank(x) - 1):
+        raise UnsupportedOpError(f"{imp.where(node)}: F.normalize is imported for p=2 over the "
+                                 "last axis only")
+    return ops.L2Normalize(imp.value(bound["eps"])), [x]
+
+
 CONVERTERS = {
     torch.matmul: ("matmul", _matmul), operator.matmul: ("matmul", _matmul),
     torch.bmm: ("matmul", _matmul), torch.einsum: ("einsum", _einsum),
-    F.linear: ("linear", _linear_fn),
+    F.linear: ("linear", _linear_fn), F.normalize: ("normalize", _normalize_fn),
 }
 METHOD_CONVERTERS = {"matmul": ("matmul", _matmul), "bmm": ("matmul", _matmul),
                      "__matmul__": ("matmul", _matmul)}

@@ -223,7 +223,7 @@ class _Importer:
             if n in ancestors:
                 continue
             ancestors.append(n)
-            if not (n.op == "placeholder" or self.is_tensor(n) or n in self.splits):
+            if n not in self.names and n not in self.splits:   # not yet an IR node
                 stack.extend(n.all_input_nodes)
         interpreter = fx.Interpreter(self.gm)
         env = interpreter.env
@@ -232,7 +232,7 @@ class _Importer:
                 if n not in ancestors:
                     continue
                 known = self.values.get(n)
-                if n.op == "placeholder" or self.is_tensor(n):
+                if n in self.names:      # computed from the input: only its shape is read
                     env[n] = known.new_zeros((3,) + tuple(known.shape[1:]))
                 elif n not in self.dynamic:
                     env[n] = known

@@ -19,7 +19,8 @@ module                 ops
                        :class:`Permute`, :class:`Expand`, :class:`Pad`, :class:`Roll`
 :mod:`.products`       :class:`Product` (:class:`Mul`: gating products; :class:`MatMul`,
                        :class:`Einsum`: attention's bilinear products)
-:mod:`.normalization`  :class:`Normalization` (:class:`LayerNorm`, :class:`GroupNorm`)
+:mod:`.normalization`  :class:`Normalization` (:class:`LayerNorm`, :class:`GroupNorm`,
+                       :class:`L2Normalize`)
 :mod:`.distance`       :class:`SquaredDistance` (every NEON distance layer)
 :mod:`.pools`          :class:`CompetitionMin`, :class:`SoftMin`, :class:`RivalMin`
 :mod:`.kernels`        :class:`RBFDuels`, :class:`RootedLinear` (kernel SVMs)
@@ -58,7 +59,7 @@ from .elementwise import (
     Tanh,
 )
 from .kernels import RBFDuels, RootedLinear
-from .normalization import GroupNorm, LayerNorm, Normalization
+from .normalization import GroupNorm, L2Normalize, LayerNorm, Normalization
 from .pooling import AdaptiveAvgPool, AvgPool, Interpolate, MaxPool, Mean, Sum
 from .pools import CompetitionMin, Pool, RivalMin, SoftMin, check_beta
 from .products import Einsum, MatMul, Mul, Product
@@ -73,6 +74,7 @@ __all__ = [
     "MaxPool", "AvgPool", "AdaptiveAvgPool", "Sum", "Mean", "Interpolate",
     "Add", "Concat", "Constant", "Reshape", "Flatten", "Select", "Permute", "Expand", "Pad", "Roll",
     "Product", "Mul", "MatMul", "Einsum", "Normalization", "LayerNorm", "GroupNorm",
+    "L2Normalize",
     "SquaredDistance", "coincidence_tolerance",
     "CompetitionMin", "SoftMin", "RivalMin", "check_beta",
     "RBFDuels", "RootedLinear",

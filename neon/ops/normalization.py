@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .base import Op
 
-__all__ = ["Normalization", "LayerNorm", "GroupNorm"]
+__all__ = ["Normalization", "LayerNorm", "GroupNorm", "L2Normalize"]
 
 
 class Normalization(Op):
@@ -132,3 +132,27 @@ class GroupNorm(Normalization):
 
     def extra_repr(self):
         return f"groups={self.groups}, eps={self.eps}"
+
+
+class L2Normalize(Normalization):
+    """y = x / max(‖x‖₂, eps) over the last axis (``F.normalize(x, dim=-1)``: Swin v2's
+    cosine attention normalizes queries and keys so). In the category's terms μ = 0 and
+    r = 1 / max(‖x‖₂, eps), with no γ or β."""
+
+    kind = "l2_normalize"
+
+    def __init__(self, eps: float = 1e-12):
+        super().__init__(None, None, eps)
+
+    def statistics(self, x):
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        return torch.zeros((), dtype=x.dtype, device=x.device), 1 / norm.clamp_min(self.eps)
+
+    def affine_shape(self, x):
+        return ()
+
+    def forward(self, x):
+        return F.normalize(x, dim=-1, eps=self.eps)
+
+    def transpose_frozen(self, x, grad_out):
+        return grad_out * self.statistics(x)[1]

@@ -154,6 +154,7 @@ def op_cases():
         ("LayerNorm/2d-no-affine", ops.LayerNorm((6, 6)), (img,)),
         ("GroupNorm", ops.GroupNorm(3, randn(3, seed=49), randn(3, seed=50)), (img,)),
         ("GroupNorm/one-group", ops.GroupNorm(1), (randn(2, 4, 5, seed=51),)),
+        ("L2Normalize", ops.L2Normalize(), (img,)),
     ]
     dist, duels, X = _duels_op()
     with torch.no_grad():
