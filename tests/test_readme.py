@@ -20,6 +20,12 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 # What the comments of each block promise, keyed by a line that identifies the block.
 CHECKS = {
+    "R_cp = lrp.explain(graph, x, composite=lrp.CPLRP())": """
+for R in (R_attn, R_cp):
+    assert tuple(R.shape) == (2, 3, 224, 224) and bool(torch.isfinite(R).all())
+assert "UniformSplit" in lrp.AttnLRP().describe(graph)
+assert not torch.allclose(R_attn, R_cp)
+""",
     "R = lrp.explain(graph, x, composite=lrp.EpsilonGammaBox(low=0.0, high=1.0))": """
 assert tuple(R.shape) == (2, 3, 224, 224), R.shape
 assert isinstance(R, torch.Tensor) and bool(torch.isfinite(R).all())
