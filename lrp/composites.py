@@ -23,10 +23,12 @@ from neon.ops import Affine
 from . import select
 from .rules import (
     AlphaBeta,
+    ElementwiseEpsilon,
     Epsilon,
     Flat,
     FrozenScale,
     Gamma,
+    Norm,
     Rule,
     RuleError,
     SignalTakeAll,
@@ -342,7 +344,10 @@ class _Transformer(_Preset):
         super().__init__([(select.kind(*select.AFFINE), projection),
                           (select.kind("product"), products),
                           (select.kind("normalization"), FrozenScale(epsilon)),
-                          (select.kind("softmax"), SoftmaxRule())], strict)
+                          (select.kind("softmax"), SoftmaxRule()),
+                          (select.kind("summation"), Norm(epsilon)),
+                          (select.kind("batchnorm", "broadcast_affine"),
+                           ElementwiseEpsilon(epsilon))], strict)
         self._preset(epsilon=products.epsilon, gamma=gamma,
                      stabilizer=check_number(stabilizer, "stabilizer"), strict=self.strict)
 
@@ -360,7 +365,9 @@ class CPLRP(_Transformer):
     * every Linear and Conv (projections, the MLP, the patch embedding): ε, or γ when
       ``gamma`` is given;
     * elementwise activations (GELU, SiLU): pass-through, the identity rule (a GELU
-      z Φ(z) with its gate Φ(z) held constant).
+      z Φ(z) with its gate Φ(z) held constant);
+    * residual sums and average pools (proportional split), position embeddings, masks and
+      other constant shifts: their defaults with the same ε.
 
     With ``epsilon=0`` the result is gradient × input of the model whose attention weights,
     normalization scales and activation gates are detached (the identity that defines
@@ -393,7 +400,7 @@ class AttnLRP(_Transformer):
       the identity rule passes R through the division, and x ↦ x − μ(x) and γ ⊙ · + β are
       affine);
     * every Linear and Conv: ε, or γ when ``gamma`` is given; elementwise activations:
-      the identity rule.
+      the identity rule; sums and constant shifts: their defaults with the same ε.
 
     Parameters
     ----------
