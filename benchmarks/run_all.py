@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, one after the other, each printing its own markdown table.
 
-LRP (bench_lrp.py) runs each method in its own process under both allocator settings; the
+LRP on CNNs (bench_lrp.py) and on transformers (bench_transformers.py: ViT-B/16 and Swin-T,
+AttnLRP and CP-LRP) run each method in its own process under both allocator settings; the
 attribution methods (bench_methods.py) against captum, one process per method; the NEON
 benchmarks run with the tuned allocator. Record the figures in benchmarks/RESULTS.md.
 """
@@ -16,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 TUNED = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 RUNS = [
     ("bench_lrp.py", [], {}),
+    ("bench_transformers.py", [], {}),
     ("bench_methods.py", [], {}),
     ("bench_tcav.py", [], {}),
     ("bench_metrics.py", [], {}),
