@@ -119,7 +119,9 @@ def one(model_name, method, batch, size, repeats, threads):
                       "sys": statistics.median(syss), "peak_mb": peak}))
 
 
-def run(models, methods, batch, size, repeats, threads, allocators):
+def run(models, methods, batch, size, repeats, threads, allocators, script=__file__):
+    """Every (allocator, model, method) in its own process running ``script --one MODEL
+    METHOD``, which prints one JSON row; the rows, tagged with the allocator."""
     rows = []
     for alloc in allocators:
         env = dict(os.environ, **(TUNED if alloc == "tuned" else {}))
@@ -128,7 +130,7 @@ def run(models, methods, batch, size, repeats, threads, allocators):
                 env.pop(key, None)
         for model_name in models:
             for method in methods:
-                cmd = [sys.executable, __file__, "--one", model_name, method, "--batch",
+                cmd = [sys.executable, script, "--one", model_name, method, "--batch",
                        str(batch), "--size", str(size), "--repeats", str(repeats),
                        "--threads", str(threads)]
                 out = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -35,16 +35,14 @@ import argparse
 import ctypes
 import gc
 import json
-import os
 import resource
 import statistics
-import subprocess
-import sys
 import time
+
+from bench_lrp import run as run_in_processes  # one process per measurement, two allocators
 
 MODELS = ["vit_b_16", "swin_t"]
 METHODS = ["gradient", "graph_gradient", "attnlrp", "cplrp"]
-TUNED = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 TARGET = 1.5                      # × the module's gradient pass
 
 
@@ -157,26 +155,8 @@ def one(model_name, method, batch, size, repeats, threads):
 
 
 def run(models, methods, batch, size, repeats, threads, allocators):
-    rows = []
-    for alloc in allocators:
-        env = dict(os.environ, **(TUNED if alloc == "tuned" else {}))
-        if alloc != "tuned":
-            for key in TUNED:
-                env.pop(key, None)
-        for model_name in models:
-            for method in methods:
-                cmd = [sys.executable, __file__, "--one", model_name, method, "--batch",
-                       str(batch), "--size", str(size), "--repeats", str(repeats),
-                       "--threads", str(threads)]
-                out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-                line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else \
-                    json.dumps({"model": model_name, "method": method,
-                                "error": out.stderr.strip()[-200:]})
-                row = json.loads(line)
-                row["allocator"] = alloc
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
-    return rows
+    return run_in_processes(models, methods, batch, size, repeats, threads, allocators,
+                            script=__file__)
 
 
 def table(rows) -> str:

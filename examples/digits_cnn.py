@@ -85,8 +85,11 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int,
-        batch_size: int = 64, lr: float = 3e-3) -> nn.Module:
+        batch_size: int = 64, lr: float = 3e-3, optimizer=None, schedule=None) -> nn.Module:
     """Train ``model`` on (X, y) with Adam and cross-entropy over seeded minibatches.
+
+    ``optimizer(parameters, lr)`` replaces Adam; ``schedule(optimizer, total_steps)`` adds a
+    learning-rate schedule stepped after every minibatch.
 
     The minibatch order comes from a generator seeded with ``seed``, so a model initialized
     under ``torch.manual_seed(seed)`` and fitted here is the same on every run. Runs on one
@@ -96,7 +99,9 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, seed
     -------
     The model, in eval mode.
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = (optimizer or torch.optim.Adam)(model.parameters(), lr=lr)
+    steps = epochs * -(-len(X) // batch_size)
+    scheduler = None if schedule is None else schedule(optimizer, steps)
     loss_fn = nn.CrossEntropyLoss()
     order = torch.Generator().manual_seed(seed)
     threads = torch.get_num_threads()
@@ -110,6 +115,8 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, seed
                 optimizer.zero_grad()
                 loss_fn(model(X[batch]), y[batch]).backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
     finally:
         torch.set_num_threads(threads)
     return model.eval()

@@ -63,7 +63,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from digits_cnn import accuracy, load_digits_tensors, save_figure  # noqa: E402
+from digits_cnn import accuracy, fit, load_digits_tensors, save_figure  # noqa: E402
 from torch import nn  # noqa: E402
 
 import lrp  # noqa: E402
@@ -100,27 +100,11 @@ def build_vit(seed: int = 0) -> nn.Module:
 def fit_vit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, seed: int,
             batch_size: int = 64, lr: float = 3e-3) -> nn.Module:
     """Train with AdamW (weight decay 1e-4) and a one-cycle learning rate peaking at ``lr``
-    over seeded minibatches, on one thread (tiny tensors). Returns the model in eval mode."""
-    steps = epochs * -(-len(X) // batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
-    loss_fn = nn.CrossEntropyLoss()
-    order = torch.Generator().manual_seed(seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model.train()
-        for _ in range(epochs):
-            perm = torch.randperm(len(X), generator=order)
-            for start in range(0, len(perm), batch_size):
-                batch = perm[start:start + batch_size]
-                optimizer.zero_grad()
-                loss_fn(model(X[batch]), y[batch]).backward()
-                optimizer.step()
-                schedule.step()
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval()
+    over seeded minibatches (:func:`digits_cnn.fit`'s loop). Returns the model in eval mode."""
+    return fit(model, X, y, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
+               optimizer=lambda params, lr: torch.optim.AdamW(params, lr=lr, weight_decay=1e-4),
+               schedule=lambda opt, steps: torch.optim.lr_scheduler.OneCycleLR(
+                   opt, max_lr=lr, total_steps=steps))
 
 
 def train_digits_vit(seed: int = 0, epochs: int = EPOCHS, batch_size: int = 64):

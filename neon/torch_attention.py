@@ -35,6 +35,7 @@ from torch import nn
 
 from . import ops
 from .torch_import import UnsupportedOpError, _bind
+from .torch_modern import source_kind
 
 __all__ = ["decompose"]
 
@@ -397,20 +398,9 @@ def decompose(gm: fx.GraphModule, values: dict) -> list[str]:
 _GATES = ("softmax",)
 
 
-def _source_kind(imp, arg) -> str | None:
-    """The kind of the op that produced ``arg``, looking through identities (dropout)."""
-    name = imp.names[arg]
-    while imp.graph.is_op_node(name):
-        node = imp.graph[name]
-        if node.kind != "identity":
-            return node.kind
-        name = node.inputs[0]
-    return None
-
-
 def _product_gate(imp, a, b) -> int | None:
     """Which factor of a contraction is the gate: the attention weights (a softmax's output)."""
-    gated = [_source_kind(imp, t) in _GATES for t in (a, b)]
+    gated = [source_kind(imp, t) in _GATES for t in (a, b)]
     return (0 if gated[0] else 1) if gated[0] != gated[1] else None
 
 

@@ -86,12 +86,22 @@ def _affine(imp, node, x, scale=None, shift=None):
     return ops.BroadcastAffine(scale, shift), [x]
 
 
+def source_kind(imp, arg) -> str | None:
+    """The kind of the op that produced ``arg``, looking through identities (dropout);
+    ``None`` for a graph input."""
+    name = imp.names[arg]
+    while imp.graph.is_op_node(name):
+        node = imp.graph[name]
+        if node.kind != "identity":
+            return node.kind
+        name = node.inputs[0]
+    return None
+
+
 def _gate(imp, a, b) -> int | None:
     """Which factor of a ⊙ b is the gate: the one a sigmoid-like op produced, else the one
     broadcast against the other; ``None`` when neither or both are."""
-    kinds = [imp.graph[imp.names[t]].kind if imp.graph.is_op_node(imp.names[t]) else None
-             for t in (a, b)]
-    gated = [k in _GATES for k in kinds]
+    gated = [source_kind(imp, t) in _GATES for t in (a, b)]
     if gated[0] != gated[1]:
         return 0 if gated[0] else 1
     sizes = [imp.values[t][0].numel() for t in (a, b)]

@@ -1,7 +1,7 @@
 """Bad-input rows of the rules for unfolded BatchNorm, constant arithmetic and normalization
 (lrp.rules.ElementwiseEpsilon, lrp.rules.FrozenScale), for tests/test_bad_input_table.py:
 ``(entry point, what is wrong, zero-argument call, exception class, words the message must
-contain)``. SignalTakeAll and UniformSplit take no parameters."""
+contain)``. SignalTakeAll and UniformSplit: tests/lrp/bad_rows_transformer.py."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch
 from lrp import rules
 
 
-def _rows(name, make):
-    entry = f"lrp.rules.{name}"
+def epsilon_rows(entry, make):
+    """The rows every parameter named ``epsilon`` gets: ``make(value)`` refused."""
     return [
         (entry, "negative epsilon", lambda: make(-1e-6), ValueError, "epsilon must be ≥ 0"),
         (entry, "NaN epsilon", lambda: make(math.nan), ValueError, "epsilon must be a number"),
@@ -29,6 +29,6 @@ def _rows(name, make):
 
 
 ROWS = [
-    *_rows("ElementwiseEpsilon", rules.ElementwiseEpsilon),
-    *_rows("FrozenScale", rules.FrozenScale),
+    *epsilon_rows("lrp.rules.ElementwiseEpsilon", rules.ElementwiseEpsilon),
+    *epsilon_rows("lrp.rules.FrozenScale", rules.FrozenScale),
 ]

@@ -4,8 +4,6 @@ zero-argument call, exception class, words the message must contain)``."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -13,23 +11,13 @@ import lrp
 import neon
 from lrp import rules
 from neon import ops
-
-
-def _epsilon_rows(entry, make):
-    return [
-        (entry, "negative epsilon", lambda: make(-1e-6), ValueError, "epsilon must be ≥ 0"),
-        (entry, "NaN epsilon", lambda: make(math.nan), ValueError, "epsilon must be a number"),
-        (entry, "infinite epsilon", lambda: make(math.inf), ValueError,
-         "epsilon must be finite"),
-        (entry, "epsilon a string", lambda: make("1e-6"), TypeError,
-         "epsilon must be a real number"),
-    ]
+from tests.lrp.bad_rows_modern_rules import epsilon_rows
 
 
 def _preset_rows(name, cls):
     entry = f"lrp.{name}"
     return [
-        *_epsilon_rows(entry, cls),
+        *epsilon_rows(entry, cls),
         (entry, "negative gamma", lambda: cls(gamma=-0.25), ValueError, "gamma must be ≥ 0"),
         (entry, "gamma a string", lambda: cls(gamma="0.25"), TypeError,
          "gamma must be a real number"),
@@ -56,8 +44,8 @@ _PLAIN = lambda attn, x: attn(x, x, x)[0]   # noqa: E731
 ROWS = [
     *_preset_rows("CPLRP", lrp.CPLRP),
     *_preset_rows("AttnLRP", lrp.AttnLRP),
-    *_epsilon_rows("lrp.rules.SignalTakeAll", rules.SignalTakeAll),
-    *_epsilon_rows("lrp.rules.UniformSplit", rules.UniformSplit),
+    *epsilon_rows("lrp.rules.SignalTakeAll", rules.SignalTakeAll),
+    *epsilon_rows("lrp.rules.UniformSplit", rules.UniformSplit),
     ("neon.ops.Einsum", "an ellipsis", lambda: ops.Einsum("b...,b...->b"), ValueError,
      "ellipses are not supported"),
     ("neon.ops.Einsum", "three operands", lambda: ops.Einsum("bi,bi,bi->b"), ValueError,
