@@ -294,7 +294,7 @@ def node_gradients(graph, x, node, target=None, *, output="logit", batch_size=No
     transform = None if output == "logit" else _log_softmax
     parts = []
     for _, _, part, t in call.chunks():
-        _, _, grads, _, _ = score_gradient(graph, part, target=t, nodes=[name],
+        _, _, grads, _, _ = score_gradient(call.graph, part, target=t, nodes=[name],
                                            transform=transform, inputs=False)
         parts.append(grads[0])
     value = torch.cat(parts).contiguous()

@@ -621,7 +621,7 @@ def _gradients(graph, x, names, targets, output, batch_size, bar):
         call = Call(graph, x, t.passed, batch_size, method="concepts.tcav")
         parts = []
         for _, _, part, chunk_target in call.chunks():
-            _, _, node_grads, _, _ = score_gradient(graph, part, target=chunk_target,
+            _, _, node_grads, _, _ = score_gradient(call.graph, part, target=chunk_target,
                                                     nodes=names, transform=transform,
                                                     inputs=False)
             parts.append(node_grads)

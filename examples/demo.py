@@ -29,10 +29,12 @@ EXAMPLES = [
     "conservation",      # δ = |ΣR − f| / |f|: exact where the math promises, else absorbed
     "localization",      # pointing game with a target digit and a distractor on one canvas
     "vit_digits",        # a vision transformer: AttnLRP, CP-LRP, gradients; pixel flipping
+    "text_sentiment",    # a text CNN and an LSTM explained token by token (LRP, gradients)
 ]
 #: Keyword arguments of an example's ``main`` in the demo (a smaller budget than its own run).
 OPTIONS = {
     "vit_digits": {"epochs": 10, "n_show": 4, "n_faithfulness": 50},   # ~6 s instead of ~15 s
+    "text_sentiment": {"n_test": 100},                                 # ~7 s instead of ~10 s
 }
 
 

@@ -19,6 +19,7 @@ import torch
 
 from neon.graph import Graph
 from neon.ops import Softmax
+from neon.tokens import has_tokens, token_view
 
 from .rules.base import check_number
 from .targets import Column, TargetError, resolve_target, select_target
@@ -205,6 +206,10 @@ class Call:
         self.target = _align_target(target, self.frame)
         self.to_numpy = any(not isinstance(v, torch.Tensor) for v in xs)
         self.xs = graph.check_inputs(*xs)
+        self.tokens = self.ids = None
+        if has_tokens(graph):   # explained at the embedding vectors (neon.tokens)
+            self.tokens, self.ids = token_view(graph), self.xs
+            self.graph, self.xs = self.tokens.graph, self.tokens.inputs(self.xs)
         self.n = self.xs[0].shape[0]
         if self.n == 0:
             raise ValueError(f"x holds no samples (shape {tuple(self.xs[0].shape)}); give at "
@@ -286,6 +291,8 @@ class Call:
 
     def finish(self, results):
         """``results`` (one tensor per graph input, batch first) shaped and typed like ``x``."""
+        if self.tokens is not None:   # one value per token, none to padding
+            results = self.tokens.collapse(results, self.ids)
         results = [r.contiguous() if isinstance(r, torch.Tensor) else r for r in results]
         if self.to_numpy or self.as_frame:
             results = [r.detach().cpu().numpy() for r in results]

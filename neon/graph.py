@@ -63,14 +63,21 @@ def _module_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """A graph input: its name and per-sample shape (``None`` marks a free axis)."""
+    """A graph input: its name and per-sample shape (``None`` marks a free axis).
+
+    ``vocabulary`` is set for an input of integer token ids (read by an embedding): ids must
+    lie in [0, vocabulary).
+    """
 
     name: str
     shape: tuple
+    vocabulary: int | None = None
 
     def describe(self) -> str:
         dims = ", ".join("*" if s is None else str(s) for s in self.shape)
-        return f"(N, {dims})" if dims else "(N,)"
+        shape = f"(N, {dims})" if dims else "(N,)"
+        return shape if self.vocabulary is None else \
+            f"{shape} token ids in [0, {self.vocabulary})"
 
 
 @dataclass(frozen=True)
@@ -162,10 +169,11 @@ class Graph(nn.Module):
         return self
 
     # ------------------------------------------------------------------ building
-    def add_input(self, name: str, shape: Iterable) -> str:
-        """Declare a graph input with per-sample ``shape`` (``None`` for a free axis)."""
+    def add_input(self, name: str, shape: Iterable, *, vocabulary: int | None = None) -> str:
+        """Declare a graph input with per-sample ``shape`` (``None`` for a free axis);
+        ``vocabulary``: the input holds integer token ids in [0, vocabulary)."""
         self._check_new_name(name)
-        self.input_specs.append(InputSpec(name, tuple(shape)))
+        self.input_specs.append(InputSpec(name, tuple(shape), vocabulary))
         self.structure.add_node(name)
         self._changed()
         return name
@@ -502,7 +510,8 @@ class Graph(nn.Module):
         if x.dtype == torch.bool:
             raise GraphInputError(f"input {spec.name!r} is boolean; pass x.float() (or "
                                   "x.astype(float)) if 0/1 values are meant")
-        x = self._cast(x, spec, held)
+        x = self._token_ids(x, spec) if spec.vocabulary is not None else \
+            self._cast(x, spec, held)
         if x.dim() != len(spec.shape) + 1:
             hint = ""
             if x.dim() == len(spec.shape) and all(
@@ -516,9 +525,13 @@ class Graph(nn.Module):
             if want is not None and want != got:
                 what = "channels" if axis == 1 and len(spec.shape) > 1 else "features"
                 what = what if axis == 1 else f"size of axis {axis}"
+                fixed = self.meta.get("shape_fixed_by")
+                why = (f"; the import fixed this size ({fixed[0]}{' …' if len(fixed) > 1 else ''}"
+                       " was written out for the example's size): import the model again "
+                       "with an example of the new size") if fixed else ""
                 raise GraphInputError(
                     f"input {spec.name!r}: expected {want} {what}, got {got} "
-                    f"(input shape {tuple(x.shape)}, expected {spec.describe()})")
+                    f"(input shape {tuple(x.shape)}, expected {spec.describe()}){why}")
         if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
             # a finite sum means every value is finite (NaN and ±inf propagate); only an
             # overflowing or non-finite sum needs the elementwise test
@@ -544,6 +557,27 @@ class Graph(nn.Module):
                     f"input {spec.name!r} holds integers beyond ±{exact} that {target} cannot "
                     "represent exactly; convert them yourself (or move the graph to float64)")
         return x.to(device=self.device, dtype=target)
+
+    def _token_ids(self, x: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+        """Token ids as int64 on the graph's device: integers (or integral floats) in
+        [0, vocabulary); anything else is refused naming the first offending id."""
+        if x.is_floating_point():
+            bad = ~torch.isfinite(x) | (x != x.round())
+            if bool(bad.any()):
+                value = x[bad][0].item()
+                raise GraphInputError(
+                    f"input {spec.name!r} holds token ids, which must be integers; got "
+                    f"{value!r} ({x.dtype}). Pass the ids as an integer array (ids.long())")
+        x = x.to(device=self.device, dtype=torch.int64)
+        if x.numel():
+            low, high = int(x.min()), int(x.max())
+            if low < 0 or high >= spec.vocabulary:
+                value = low if low < 0 else high
+                raise GraphInputError(
+                    f"input {spec.name!r}: token id {value} is outside the vocabulary "
+                    f"[0, {spec.vocabulary}); map unknown words to an id the embedding has "
+                    "(an <unk> token)")
+        return x
 
     def _frame_values(self, frame, spec: InputSpec) -> np.ndarray:
         """A DataFrame's values, its columns checked against the declared feature names."""
@@ -578,7 +612,7 @@ class Graph(nn.Module):
     def __deepcopy__(self, memo):
         new = Graph()
         for spec in self.input_specs:
-            new.add_input(spec.name, spec.shape)
+            new.add_input(spec.name, spec.shape, vocabulary=spec.vocabulary)
         for node in self.nodes:
             new.add_node(node.name, copy.deepcopy(node.op, memo), node.inputs, **node.meta)
         new.output = self.output

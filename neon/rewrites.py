@@ -27,7 +27,7 @@ def rebuild(graph: Graph, replace: dict | None = None, remove: dict | None = Non
     replace, remove = replace or {}, remove or {}
     new = Graph()
     for spec in graph.input_specs:
-        new.add_input(spec.name, spec.shape)
+        new.add_input(spec.name, spec.shape, vocabulary=spec.vocabulary)
     new.aliases = dict(graph.aliases)
 
     def target(name):

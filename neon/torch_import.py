@@ -13,6 +13,7 @@ user modules and functions.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable
 
@@ -163,6 +164,8 @@ class _Importer:
         for node in self.gm.graph.nodes:
             if node.op == "placeholder" or any(a in self.dynamic for a in node.all_input_nodes):
                 self.dynamic.add(node)
+            if node.op != "placeholder" and _holds_tensor(self.values.get(node)):
+                self.check_token_use(node)
             if node.op == "placeholder":
                 x = self.values[node]
                 if not isinstance(x, torch.Tensor):
@@ -189,6 +192,30 @@ class _Importer:
         if self.pinned:
             self.pin_inputs()
         return self.graph
+
+    def check_token_use(self, node: fx.Node) -> None:
+        """Integer inputs are token ids: only an embedding may read them."""
+        ids = [a for a in node.all_input_nodes if a.op == "placeholder"
+               and not self.values[a].is_floating_point()]
+        if not ids:
+            return
+        module = self.modules.get(node.target) if node.op == "call_module" else None
+        if isinstance(module, EMBEDDINGS):
+            return
+        raise UnsupportedOpError(
+            f"{self.where(node)} reads the integer input {ids[0].name!r}; integer inputs are "
+            "token ids, which only an nn.Embedding or nn.EmbeddingBag may read (compute "
+            "masks and lengths outside the model, or pass floats)")
+
+    def use_tokens(self, node: fx.Node, vocabulary: int) -> None:
+        """Mark the graph input read by an embedding as token ids in [0, vocabulary)."""
+        arg = node.args[0] if node.args else next(iter(node.kwargs.values()))
+        index = self.graph.input_names.index(self.names[arg])
+        spec = self.graph.input_specs[index]
+        known = spec.vocabulary
+        self.graph.input_specs[index] = dataclasses.replace(
+            spec, vocabulary=vocabulary if known is None else min(known, vocabulary))
+        self.graph._changed()
 
     def constant(self, node: fx.Node) -> None:
         """A value that is no IR node: a shape expression, a parameter read by ``get_attr``,
@@ -250,7 +277,8 @@ class _Importer:
         examples = {n.name: v for n, v in self.values.items() if n.op == "placeholder"}
         for i, spec in enumerate(self.graph.input_specs):
             shape = tuple(examples[spec.name].shape[1:])
-            self.graph.input_specs[i] = type(spec)(spec.name, shape)
+            self.graph.input_specs[i] = dataclasses.replace(spec, shape=shape)
+        self.graph.meta["shape_fixed_by"] = list(dict.fromkeys(self.pinned))
         self.graph._changed()
 
     def override_hint(self, attribute: str) -> str:
@@ -288,6 +316,16 @@ class _Importer:
             raise UnsupportedOpError(f"{self.where(node)}: modules are imported when called on "
                                      "exactly one tensor")
         op = converter(self, node, module)
+        if isinstance(op, (list, tuple)):   # a chain of ops (nn.EmbeddingBag: lookup, sum)
+            *steps, op = op
+            value, source = self.values[tensors[0]], self.names[tensors[0]]
+            for step in steps:
+                value = step(value)
+                source = self.graph.add_node(self.unique(f"{node.target}.{step.kind}"), step,
+                                             [source], shape=tuple(value.shape[1:]))
+            self.names[node] = self.graph.add_node(self.unique(node.target), op, [source],
+                                                   shape=tuple(self.values[node].shape[1:]))
+            return
         self.add(node, self.unique(node.target), op, tensors)
 
     def call_function(self, node, fn, method=False):
@@ -341,6 +379,49 @@ def _conv(imp, node, m):
                     groups=m.groups)
 
 
+def _embedding(imp, node, m: nn.Embedding):
+    if m.max_norm is not None:
+        raise UnsupportedOpError(f"{imp.where(node)}: nn.Embedding with max_norm renormalizes "
+                                 "its weights while it looks them up; renormalize the weights "
+                                 "once and set max_norm=None")
+    _check_ids(imp, node)
+    imp.use_tokens(node, m.num_embeddings)
+    return ops.Embedding(m.weight, m.padding_idx)
+
+
+def _embedding_bag(imp, node, m: nn.EmbeddingBag):
+    if len(node.args) + len(node.kwargs) != 1:
+        raise UnsupportedOpError(f"{imp.where(node)}: nn.EmbeddingBag is imported for bags of "
+                                 "fixed length, a 2-d input (N, L) without offsets or "
+                                 "per-sample weights")
+    if m.mode not in ("sum", "mean"):
+        raise UnsupportedOpError(f"{imp.where(node)}: nn.EmbeddingBag(mode={m.mode!r}) is not "
+                                 "supported; use mode='sum' or 'mean'")
+    if m.max_norm is not None:
+        raise UnsupportedOpError(f"{imp.where(node)}: nn.EmbeddingBag with max_norm "
+                                 "renormalizes its weights while it looks them up")
+    if m.mode == "mean" and m.padding_idx is not None:
+        raise UnsupportedOpError(f"{imp.where(node)}: nn.EmbeddingBag(mode='mean') with a "
+                                 "padding_idx divides by the number of non-padding tokens, "
+                                 "which depends on the input; use mode='sum'")
+    _check_ids(imp, node)
+    if imp.values[node.args[0]].dim() != 2:
+        raise UnsupportedOpError(f"{imp.where(node)}: nn.EmbeddingBag is imported for a 2-d "
+                                 "input of bags (N, L)")
+    imp.use_tokens(node, m.num_embeddings)
+    lookup = ops.Embedding(m.weight, m.padding_idx, zero_padding=True)
+    return [lookup, (ops.Sum if m.mode == "sum" else ops.Mean)((1,))]
+
+
+def _check_ids(imp, node):
+    ids = node.args[0] if node.args else None
+    if not (isinstance(ids, fx.Node) and ids.op == "placeholder"
+            and not imp.values[ids].is_floating_point()):
+        raise UnsupportedOpError(f"{imp.where(node)}: an embedding is imported when it reads "
+                                 "integer token ids given to the model directly (a model input "
+                                 "of dtype int64)")
+
+
 def _batchnorm(imp, node, m):
     if m.running_mean is None or m.running_var is None:
         raise UnsupportedOpError(f"{imp.where(node)}: BatchNorm without running statistics "
@@ -369,6 +450,24 @@ def _avgpool(imp, node, m):
     dim = _pool_dim(m)
     return ops.AvgPool(dim, m.kernel_size, m.stride, m.padding, m.ceil_mode,
                        m.count_include_pad, getattr(m, "divisor_override", None))
+
+
+def _adaptive_maxpool(imp, node, m):
+    """Adaptive max pooling to an output size that divides the input's (max over time in a
+    text CNN: output size 1) is a max pool with kernel = stride = input / output."""
+    if m.return_indices:
+        raise UnsupportedOpError(f"{imp.where(node)}: AdaptiveMaxPool with return_indices=True")
+    dim = _pool_dim(m)
+    spatial = tuple(imp.values[node.args[0]].shape[-dim:])
+    out = m.output_size if isinstance(m.output_size, tuple) else (m.output_size,) * dim
+    out = tuple(s if o is None else o for s, o in zip(spatial, out))
+    if any(s % o for s, o in zip(spatial, out)):
+        raise UnsupportedOpError(f"{imp.where(node)}: adaptive max pooling from {spatial} to "
+                                 f"{out} has windows of unequal size; only output sizes that "
+                                 "divide the input's are supported")
+    imp.pinned.append(imp.where(node))   # the window is the example's length
+    kernel = tuple(s // o for s, o in zip(spatial, out))
+    return ops.MaxPool(dim, kernel, kernel, 0, 1, False)
 
 
 def _flatten_module(imp, node, m):
@@ -406,7 +505,13 @@ _MODULES: dict[type, Callable] = {
     nn.AlphaDropout: lambda imp, node, m: ops.Identity(),
     nn.Softmax: _softmax_module,
     nn.LogSoftmax: _softmax_module,
+    nn.AdaptiveMaxPool1d: _adaptive_maxpool, nn.AdaptiveMaxPool2d: _adaptive_maxpool,
+    nn.Embedding: _embedding,
+    nn.EmbeddingBag: _embedding_bag,
 }
+
+#: The modules that may read integer inputs (token ids).
+EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
 
 
 def _module_converter(module: nn.Module):
@@ -654,6 +759,7 @@ _METHODS: dict = {
 from .torch_attention import CONVERTERS, METHOD_CONVERTERS, decompose  # noqa: E402
 from .torch_modern import FUNCTIONS, METHODS, MODULES, SPLITS, split_select  # noqa: E402
 from .torch_modern import _split as split  # noqa: E402
+from .torch_recurrent import unroll  # noqa: E402
 
 _MODULES.update(MODULES)
 _FUNCTIONS.update(FUNCTIONS)
@@ -748,10 +854,16 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
         module = _Root(module)
     inputs = example_input if isinstance(example_input, (tuple, list)) else (example_input,)
     for x in inputs:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError("example_input must be a floating-point tensor (or a tuple of them)")
+        if not isinstance(x, torch.Tensor) or x.dtype == torch.bool or x.is_complex():
+            raise TypeError("example_input must be a floating-point tensor, or an integer "
+                            "tensor of token ids read by an nn.Embedding (or a tuple of them)")
         if x.dim() < 2:
             raise ValueError(f"example_input needs a batch axis first; got shape {tuple(x.shape)}")
+    if any(not x.is_floating_point() for x in inputs) and \
+            not any(isinstance(m, EMBEDDINGS) for m in module.modules()):
+        raise TypeError("example_input is an integer tensor, but the model has no nn.Embedding "
+                        "or nn.EmbeddingBag to read token ids: give a floating-point example "
+                        "(x.float())")
     # a batch of 2 lets the importer tell reshapes that mix the batch axis from those that don't
     traced_inputs = tuple(torch.cat([x[:1], x[:1]]) for x in inputs)
     training = {m: m.training for m in module.modules()}  # restored per submodule
@@ -760,9 +872,12 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
         _run_example(module, inputs)
         gm = _trace(module)
         values = _example_values(gm, traced_inputs)
-        decomposed = decompose(gm, values)   # attention written out in the ops it is made of
-        if decomposed:
-            values = _example_values(gm, traced_inputs)
+        decomposed = []
+        for rewrite in (decompose, unroll):   # attention and recurrent layers written out
+            replaced = rewrite(gm, values)
+            if replaced:
+                values = _example_values(gm, traced_inputs)
+                decomposed += replaced
         importer = _Importer(gm, values, module)
         importer.pinned.extend(decomposed)
         graph = importer.run()
@@ -770,7 +885,13 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
         for m, flag in training.items():
             m.training = flag
     first = inputs[0]
-    graph = graph.to(device=first.device, dtype=first.dtype)
+    graph = graph.to(device=first.device, dtype=_float_dtype(inputs, module))
+    missing = [spec.name for spec, x in zip(graph.input_specs, inputs)
+               if not x.is_floating_point() and spec.vocabulary is None]
+    if missing:
+        raise UnsupportedOpError(f"the integer input {missing[0]!r} is read by no embedding; "
+                                 "integer inputs are token ids for an nn.Embedding or "
+                                 "nn.EmbeddingBag; pass floats otherwise")
     graph.meta["example_input"] = tuple(x[:1].detach().clone() for x in inputs) \
         if len(inputs) > 1 else first[:1].detach().clone()
     graph.declare(source=type(module.wrapped if isinstance(module, _Root) else module).__name__)
@@ -779,6 +900,17 @@ def from_torch(module: nn.Module, example_input, *, canonicalize: bool = True) -
 
         graph = _canonicalize(graph, copy_ops=False)  # the uncanonicalized graph is dropped
     return graph
+
+
+def _float_dtype(inputs, module: nn.Module) -> torch.dtype:
+    """The graph's dtype: the first floating input's, else (token ids only) the module's."""
+    for x in inputs:
+        if x.is_floating_point():
+            return x.dtype
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.get_default_dtype()
 
 
 # ------------------------------------------------------------------------- extension point

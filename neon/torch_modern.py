@@ -113,7 +113,9 @@ def _gate(imp, a, b) -> int | None:
 def _mul(imp, node):
     a, b = _operands(imp, node)
     if imp.is_tensor(a) and imp.is_tensor(b):
-        return ops.Mul(gate=_gate(imp, a, b)), [a, b]
+        # a decomposition (the unrolled GRU's (1 − z) ⊙ n) may say which factor gates
+        gate = node.meta["neon_gate"] if "neon_gate" in node.meta else _gate(imp, a, b)
+        return ops.Mul(gate=gate), [a, b]
     x, c = (a, b) if imp.is_tensor(a) else (b, a)
     return _affine(imp, node, x, scale=_constant(imp, node, c, x))
 

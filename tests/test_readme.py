@@ -26,6 +26,13 @@ for R in (R_attn, R_cp):
 assert "UniformSplit" in lrp.AttnLRP().describe(graph)
 assert not torch.allclose(R_attn, R_cp)
 """,
+    "R_dims = lrp.explain(view, vectors, target=1)": """
+assert tuple(R.shape) == (4, 12) and tuple(G.shape) == (4, 12)
+assert bool((R[:, 10:] == 0).all()) and bool((G[:, 10:] == 0).all())
+assert tuple(R_dims.shape) == (4, 12, 16)
+assert torch.allclose(R, R_dims.sum(-1).masked_fill(ids == 0, 0))
+assert torch.allclose(graph(ids), model(ids), atol=1e-5)
+""",
     "R = lrp.explain(graph, x, composite=lrp.EpsilonGammaBox(low=0.0, high=1.0))": """
 assert tuple(R.shape) == (2, 3, 224, 224), R.shape
 assert isinstance(R, torch.Tensor) and bool(torch.isfinite(R).all())

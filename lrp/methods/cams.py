@@ -280,7 +280,7 @@ def guided_grad_cam(graph, x, target=None, *, node=None, interpolation="bilinear
     name = _resolve_node(call, node, "lrp.guided_grad_cam")
     maps, alpha, score = _grad_cam_maps(call, name, True)
     rank = _spatial_rank(maps)
-    for x_, spec in zip(call.xs, graph.input_specs):
+    for x_, spec in zip(call.xs, call.graph.input_specs):
         if x_.dim() < 3:
             raise ValueError(f"guided_grad_cam needs image- or signal-like input (N, C, ...); "
                              f"input {spec.name!r} has shape {tuple(x_.shape)} (tabular): use "
@@ -376,13 +376,13 @@ def cam(graph, x, target=None, *, upsample=None, interpolation="bilinear", batch
     check_choice(interpolation, "interpolation", INTERPOLATIONS)
     check_flag(return_all, "return_all")
     call = Call(graph, x, target, batch_size, method="lrp.cam", as_frame=False)
-    pool, top, problem = _global_pool_input(graph)
-    features, explained = pool.inputs[0], explained_node(graph)
+    pool, top, problem = _global_pool_input(call.graph)
+    features, explained = pool.inputs[0], explained_node(call.graph)
     weight = top.op.weight
     maps, weights, scores = [], [], []
     for _, _, part, t in call.chunks():
         with torch.no_grad():
-            values = graph.activations(*part, validated=True, keep=[features, explained])
+            values = call.graph.activations(*part, validated=True, keep=[features, explained])
         a, out = values[features], values[explained]
         if a.dim() < 3 or (isinstance(pool.op, Mean) and {d % a.dim() for d in pool.op.dims}
                            != set(range(2, a.dim()))):
@@ -392,7 +392,7 @@ def cam(graph, x, target=None, *, upsample=None, interpolation="bilinear", batch
             raise ValueError(f"{problem} (the linear layer {top.name!r} reads "
                              f"{weight.shape[1]} features, the pool gives {a.shape[1]} "
                              "channels)")
-        mask = target_mask(graph, out, t).to(out.dtype)
+        mask = target_mask(call.graph, out, t).to(out.dtype)
         v = mask @ weight.to(out.dtype)
         maps.append(torch.einsum("nk,nk...->n...", v, a).unsqueeze(1))
         weights.append(v)

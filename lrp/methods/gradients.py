@@ -291,7 +291,7 @@ def smoothgrad(graph, x, target=None, *, method=None, samples=25, sigma=0.15, va
     for first in range(0, rows, chunk):
         idx = torch.arange(first, min(first + chunk, rows), device=xs[0].device)
         part = [v[idx] for v in noisy]
-        result = inner(graph, tuple(part) if len(part) > 1 else part[0], mask[idx // samples],
+        result = inner(call.graph, tuple(part) if len(part) > 1 else part[0], mask[idx // samples],
                        **options)
         result = list(result) if isinstance(result, tuple) else [result]
         owner = idx // samples

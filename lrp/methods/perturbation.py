@@ -238,7 +238,7 @@ def occlusion(graph, x, target=None, *, window, stride=None, baseline=0.0, batch
     check_flag(return_all, "return_all")
     call = Call(graph, x, target, None, method="lrp.occlusion")
     rows_per_pass = check_batch_size(batch_size)
-    xs, specs = call.xs, graph.input_specs
+    xs, specs = call.xs, call.graph.input_specs
     windows = _per_input(window, "window", len(xs))
     strides = _per_input(stride, "stride", len(xs))
     shapes = []

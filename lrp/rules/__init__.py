@@ -10,7 +10,8 @@ module                 rules
                        :class:`WSquare`, :class:`ZBox`; :class:`ElementwiseEpsilon`
                        (unfolded BatchNorm, constant arithmetic)
 :mod:`.structural`     :class:`Pass`, :class:`Norm`, :class:`WinnerTakeAll`,
-                       :class:`ProportionalMax`, :class:`Route`, :class:`SoftmaxRule`
+                       :class:`ProportionalMax`, :class:`Route`, :class:`SoftmaxRule`,
+                       :class:`TokenSum`
 :mod:`.products`       :class:`SignalTakeAll`, :class:`UniformSplit` (gated products)
 :mod:`.normalization`  :class:`FrozenScale` (LayerNorm, GroupNorm)
 :mod:`.reference`      :class:`RevealCancel`, :class:`Rescale` (DeepLIFT on a dense network
@@ -56,12 +57,20 @@ from .neon import (
 from .normalization import FrozenScale
 from .products import SignalTakeAll, UniformSplit
 from .reference import Rescale, RevealCancel
-from .structural import Norm, Pass, ProportionalMax, Route, SoftmaxRule, WinnerTakeAll
+from .structural import (
+    Norm,
+    Pass,
+    ProportionalMax,
+    Route,
+    SoftmaxRule,
+    TokenSum,
+    WinnerTakeAll,
+)
 
 __all__ = [
     "Rule", "RuleError", "stabilize", "divide", "vjp", "default_rule", "register_default",
     "Generic", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "Flat", "WSquare", "ZBox",
-    "Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule", "Gradient",
+    "Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule", "TokenSum", "Gradient",
     "GuidedBackprop", "DeconvNet", "ExcitationBackprop",
     "DistanceSplit", "SoftMinRedistribution", "Midpoint", "RivalSoftMin", "DuelMidpoint",
     "DuelTaylor", "RootRule", "pool_weights", "absorbed_share", "root_split",

@@ -12,6 +12,7 @@ from neon.ops import (
     Concat,
     Constant,
     Elementwise,
+    Embedding,
     Expand,
     Flatten,
     LogSoftmax,
@@ -26,7 +27,8 @@ from neon.ops import (
 
 from .base import Rule, check_number, divide, register_default, vjp
 
-__all__ = ["Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule"]
+__all__ = ["Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule",
+           "TokenSum"]
 
 
 class Pass(Rule):
@@ -139,9 +141,27 @@ class SoftmaxRule(Rule):
         return [x * (relevance - output * total)]
 
 
+class TokenSum(Rule):
+    """The embedding lookup: a token's relevance is the sum of its vector's,
+    R_t = Σ_d R_{t,d}, and a padding token gets none.
+
+    The methods of :mod:`lrp` explain a token graph at its embedding vectors and sum there
+    (:mod:`neon.tokens`); this rule gives a walk over the whole graph the same result.
+    """
+
+    ops = (Embedding,)
+
+    def __call__(self, op, inputs, output, relevance):
+        r = relevance.sum(-1)
+        if op.padding_idx is not None:
+            r = r.masked_fill(inputs[0] == op.padding_idx, 0)
+        return [r]
+
+
 register_default(Elementwise, Pass)
 register_default(LogSoftmax, Pass)
 register_default(Summation, Norm)
 register_default(Routing, Route)
 register_default(MaxPool, WinnerTakeAll)
 register_default(Softmax, SoftmaxRule)
+register_default(Embedding, TokenSum)

@@ -24,6 +24,7 @@ module                 ops
 :mod:`.distance`       :class:`SquaredDistance` (every NEON distance layer)
 :mod:`.pools`          :class:`CompetitionMin`, :class:`SoftMin`, :class:`RivalMin`
 :mod:`.kernels`        :class:`RBFDuels`, :class:`RootedLinear` (kernel SVMs)
+:mod:`.embedding`      :class:`Embedding` (token ids to vectors; text models)
 =====================  ==========================================================
 
 A new op is one class in the module of its family, deriving from its category; its rule is
@@ -58,6 +59,7 @@ from .elementwise import (
     Softplus,
     Tanh,
 )
+from .embedding import Embedding
 from .kernels import RBFDuels, RootedLinear
 from .normalization import GroupNorm, L2Normalize, LayerNorm, Normalization
 from .pooling import AdaptiveAvgPool, AvgPool, Interpolate, MaxPool, Mean, Sum
@@ -74,7 +76,7 @@ __all__ = [
     "MaxPool", "AvgPool", "AdaptiveAvgPool", "Sum", "Mean", "Interpolate",
     "Add", "Concat", "Constant", "Reshape", "Flatten", "Select", "Permute", "Expand", "Pad", "Roll",
     "Product", "Mul", "MatMul", "Einsum", "Normalization", "LayerNorm", "GroupNorm",
-    "L2Normalize",
+    "L2Normalize", "Embedding",
     "SquaredDistance", "coincidence_tolerance",
     "CompetitionMin", "SoftMin", "RivalMin", "check_beta",
     "RBFDuels", "RootedLinear",

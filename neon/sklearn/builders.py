@@ -360,7 +360,7 @@ def reference_mlp(graph, reference):
         _, values = graph.forward(x, keep=[chain[0].inputs[0]])
     fused = Graph()
     for spec in graph.input_specs:
-        fused.add_input(spec.name, spec.shape)
+        fused.add_input(spec.name, spec.shape, vocabulary=spec.vocabulary)
     for node in nodes[:start]:
         fused.add_node(node.name, node.op, node.inputs, **node.meta)
     fused.add_node("mlp", ReferencedMLP(weights, biases, activations,
