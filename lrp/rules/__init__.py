@@ -70,7 +70,8 @@ from .structural import (
 __all__ = [
     "Rule", "RuleError", "stabilize", "divide", "vjp", "default_rule", "register_default",
     "Generic", "Epsilon", "Gamma", "AlphaBeta", "ZPlus", "Flat", "WSquare", "ZBox",
-    "Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule", "TokenSum", "Gradient",
+    "Pass", "Norm", "WinnerTakeAll", "ProportionalMax", "Route", "SoftmaxRule", "TokenSum",
+    "Gradient",
     "GuidedBackprop", "DeconvNet", "ExcitationBackprop",
     "DistanceSplit", "SoftMinRedistribution", "Midpoint", "RivalSoftMin", "DuelMidpoint",
     "DuelTaylor", "RootRule", "pool_weights", "absorbed_share", "root_split",
