@@ -30,10 +30,13 @@ EXAMPLES = [
     "localization",      # pointing game with a target digit and a distractor on one canvas
     "vit_digits",        # a vision transformer: AttnLRP, CP-LRP, gradients; pixel flipping
     "text_sentiment",    # a text CNN and an LSTM explained token by token (LRP, gradients)
+    "roar_digits",       # remove and retrain, and the data-randomization check, on the CNN
 ]
 #: Keyword arguments of an example's ``main`` in the demo (a smaller budget than its own run).
 OPTIONS = {
     "vit_digits": {"epochs": 10, "n_show": 4, "n_faithfulness": 50},   # ~6 s instead of ~15 s
+    "roar_digits": {"epochs": 3, "repeats": 1, "n_randomization": 200,
+                    "randomization_epochs": 60, "n_explained": 32},
     "text_sentiment": {"n_test": 100},                                 # ~7 s instead of ~10 s
 }
 

@@ -38,8 +38,11 @@ from .composites import (
 from .methods import (
                          cam,
                          cam_node,
+                         competitive_gradient_x_input,
                          deconvnet,
+                         deeplift,
                          excitation_backprop,
+                         extremal_perturbation,
                          grad_cam,
                          gradient,
                          gradient_x_input,
@@ -47,13 +50,14 @@ from .methods import (
                          guided_grad_cam,
                          integrated_gradients,
                          lime,
+                         meaningful_perturbation,
                          occlusion,
                          rise,
                          smoothgrad,
 )
 from .propagate import Explanation, explain
 from .rules import RuleError
-from .targets import Column, TargetError
+from .targets import Column, TargetError, Versus
 
 __all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Composite", "rules",
            "targets", "plot", "resolve", "PRESETS", "UnmatchedSelectorWarning",
@@ -62,4 +66,6 @@ __all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Comp
            "Attribution",
            "calls", "methods", "gradient", "gradient_x_input", "integrated_gradients",
            "smoothgrad", "guided_backprop", "deconvnet", "excitation_backprop", "grad_cam",
-           "guided_grad_cam", "cam", "cam_node", "occlusion", "rise", "lime", "metrics", "spray"]
+           "guided_grad_cam", "cam", "cam_node", "occlusion", "rise", "lime", "metrics", "spray",
+           "meaningful_perturbation", "extremal_perturbation", "deeplift",
+           "competitive_gradient_x_input", "Versus"]

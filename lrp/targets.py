@@ -15,6 +15,9 @@ Refused, with a message that says what to pass: booleans (unless they are the la
 floats that are not integers, integer arrays shaped like the output (a mask must be
 floating point: ``mask.float()``), strings on a graph without labels, labels the graph does
 not have, out-of-range columns.
+
+:class:`Versus` explains a class against the others (a contrastive float mask, such as
+e_c − mean_{k≠c} e_k), its classes read like any other target.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numbers
 import numpy as np
 import torch
 
-__all__ = ["Column", "TargetError", "resolve_target", "select_target"]
+__all__ = ["Column", "Versus", "TargetError", "resolve_target", "select_target"]
 
 
 class TargetError(ValueError):
@@ -52,6 +55,176 @@ class Column:
 
     def __repr__(self):
         return f"Column({self.index.tolist()!r})"
+
+
+class Versus:
+    """Explain a class against the others: a contrastive target mask.
+
+    The mask of sample n, with c = c_n the explained class and e_k the k-th unit vector, is
+
+    * ``others="mean"``: e_c − (1/(C−1)) Σ_{k≠c} e_k, so the explained score is
+      f_c − mean_{k≠c} f_k;
+    * ``others="max"``: e_c − e_{k*}, k* = argmax_{k≠c} f_k(x) the strongest rival of that
+      sample (read on the output the method reads the target on; methods that evaluate the
+      graph away from x fix the mask at x), so the score is f_c − max_{k≠c} f_k;
+    * ``others=[k₁, …]`` (labels or columns, a set): e_c − (1/|K|) Σ_{k∈K} e_k with
+      K = {k₁, …} minus {c}, the mean of the listed classes other than the sample's own.
+
+    Every method reads it through ``target=`` (:func:`lrp.calls.target_mask`): the gradient
+    of the contrast is ∂f_c/∂x − mean_{k≠c} ∂f_k/∂x, LRP starts at R = f ⊙ mask (Σ R_start =
+    f_c − mean_{k≠c} f_k), and every walk or mask-linear method explains the difference of
+    the class scores. Zhang et al.'s contrastive excitation backprop
+    (``lrp.excitation_backprop(..., contrastive=True)``) contrasts a class with its dual unit
+    (negated top-layer weights) instead; both are linear in the mask, so they combine (the
+    dual then contrasts the whole class difference).
+
+    Parameters
+    ----------
+    target : label, column index, sequence of them (one per sample), lrp.Column, or None
+        The explained class, read exactly as ``target=`` is (labels for graphs that declare
+        output labels, such as neuralized classifiers; column indices for torch graphs;
+        :class:`Column` for positions). ``None``: the predicted class of each sample.
+    others : {"mean", "max"} or sequence of classes
+        The rivals: the mean of all other classes, the strongest other class per sample,
+        or the mean of the listed classes (labels or columns like ``target``; a list even
+        for one rival).
+
+    Notes
+    -----
+    The explained output must be (N, C) with C ≥ 2. A per-sample ``target`` is sliced with
+    the batch (``len``, ``ndim`` and ``versus[start:stop]``, the protocol of per-sample
+    targets in :mod:`lrp.calls`), so ``batch_size=`` chunks read the right classes.
+
+    References
+    ----------
+    Gu, Yang & Tresp, "Understanding individual decisions of CNNs via contrastive
+    backpropagation", ACCV 2018; Zhang et al., "Top-down neural attention by excitation
+    backprop", ECCV 2016.
+    """
+
+    MODES = ("mean", "max")
+
+    def __init__(self, target=None, others="mean"):
+        if isinstance(target, Versus):
+            raise TargetError("lrp.Versus takes a class (a label, a column index, one per "
+                              "sample, or lrp.Column), not another Versus")
+        if callable(target) and not isinstance(target, (torch.Tensor, np.ndarray, Column)):
+            raise TargetError("lrp.Versus takes a class (a label, a column index, one per "
+                              "sample, or lrp.Column), not a callable")
+        if target is not None and not isinstance(target, Column) and not (
+                isinstance(target, (str, bytes)) or np.ndim(_as_array(target)) == 0):
+            target = _as_array(target)
+            if target.ndim != 1:
+                raise TargetError(f"lrp.Versus takes one class per sample (a 1-d sequence), "
+                                  f"got an array of shape {target.shape}; a float mask is "
+                                  "given as target= itself")
+        self.target = target
+        self.others = self._check_others(others)
+
+    @staticmethod
+    def _check_others(others):
+        if isinstance(others, str):
+            if others not in Versus.MODES:
+                raise TargetError(f"others must be 'mean', 'max' or a sequence of classes, got "
+                                  f"{others!r} (to name one rival label, pass a list: "
+                                  f"others=[{others!r}])")
+            return others
+        if isinstance(others, Column):
+            rivals = others.index.reshape(-1)
+            if not len(rivals):
+                raise TargetError("others is an empty lrp.Column: list at least one rival")
+            return Column(rivals)
+        if isinstance(others, (bytes, bool, numbers.Number)) or others is None or \
+                not hasattr(others, "__iter__"):
+            raise TargetError(f"others must be 'mean', 'max' or a sequence of classes, got "
+                              f"{others!r}; for one rival pass a list: others=[k]")
+        rivals = _as_array(list(others) if isinstance(others, (set, frozenset)) else others)
+        if rivals.ndim != 1 or not len(rivals):
+            raise TargetError(f"others must be a non-empty 1-d sequence of classes, got shape "
+                              f"{rivals.shape}")
+        return rivals
+
+    @property
+    def ndim(self) -> int:
+        """1 for one class per sample, 0 for one class for all (or the predicted class)."""
+        if isinstance(self.target, Column):
+            return int(self.target.index.ndim)
+        return int(isinstance(self.target, np.ndarray))
+
+    def __len__(self):
+        if not self.ndim:
+            raise TypeError("this lrp.Versus names one class for every sample (no length)")
+        return len(self.target.index if isinstance(self.target, Column) else self.target)
+
+    def __getitem__(self, key):
+        """The Versus of samples ``key`` (a slice) of a per-sample target."""
+        if not self.ndim:
+            return self
+        picked = Column(self.target.index[key]) if isinstance(self.target, Column) \
+            else self.target[key]
+        return Versus(picked, self.others)
+
+    @property
+    def iloc(self):
+        """Positional slicing, ``versus.iloc[start:stop]`` (as the per-sample targets)."""
+        return self
+
+    def resolve(self, graph, n: int, out_shape: tuple | None = None):
+        """``out -> mask`` for ``n`` samples of ``graph``, the classes read as
+        :func:`resolve_target` reads them (labels on labelled graphs)."""
+        chosen = None if self.target is None else _classes(graph, self.target, n, "target",
+                                                           out_shape)
+        rivals = None if isinstance(self.others, str) else \
+            _classes(graph, self.others, len(self.others.index) if isinstance(
+                self.others, Column) else len(self.others), "others").reshape(-1)
+
+        def mask(out):
+            return self._mask(out, chosen, rivals)
+
+        return mask
+
+    def _mask(self, out, chosen, rivals):
+        if out.dim() != 2 or out.shape[1] < 2:
+            raise TargetError(f"lrp.Versus contrasts the classes of an (N, C) output with C ≥ 2; "
+                              f"this graph's explained output has shape {tuple(out.shape)}")
+        own = select_target(out, chosen)               # e_c (range and shape checked)
+        if isinstance(self.others, str) and self.others == "max":
+            rival = out.detach().masked_fill(own > 0, -torch.inf).argmax(1)
+            return own - select_target(out, rival)
+        if rivals is None:
+            weights = 1 - own
+        else:
+            classes = out.shape[1]
+            bad = rivals[(rivals < 0) | (rivals >= classes)]
+            if len(bad):
+                raise TargetError(f"others lists class {int(bad[0])}, which is out of range: "
+                                  f"the output has {classes} classes (0 … {classes - 1})")
+            weights = torch.zeros_like(out)
+            weights[:, rivals.to(out.device)] = 1
+            weights = weights * (1 - own)
+            lonely = weights.sum(1) == 0
+            if bool(lonely.any()):
+                first = int(lonely.nonzero()[0, 0])
+                raise TargetError(f"sample {first} has no rival: others lists only its own "
+                                  "class; list at least one other class")
+        return own - weights / weights.sum(1, keepdim=True)
+
+    def __repr__(self):
+        target = self.target.tolist() if isinstance(self.target, np.ndarray) else self.target
+        others = self.others.tolist() if isinstance(self.others, np.ndarray) else self.others
+        return f"Versus({target!r}, others={others!r})"
+
+
+def _classes(graph, value, n, name, out_shape=None):
+    """Column indices (LongTensor) of the classes ``value`` names, read as targets are."""
+    try:
+        cols = resolve_target(graph, value, n, out_shape)
+    except TargetError as err:
+        raise TargetError(f"lrp.Versus {name}: {err}") from None
+    if not isinstance(cols, torch.Tensor) or cols.dtype != torch.long or cols.dim() > 1:
+        raise TargetError(f"lrp.Versus {name} must name classes (labels or column indices), "
+                          f"got {_describe(value)}")
+    return cols
 
 
 def _describe(target) -> str:
@@ -102,7 +275,8 @@ def resolve_target(graph, target, n: int, out_shape: tuple | None = None):
         None, a label / column index, one per sample, a float mask shaped like the output, a
         :class:`Column`. (A callable ``out -> target`` is called by the propagator per chunk
         and its result read like a target given directly: labels on labelled graphs; return
-        ``lrp.Column(...)`` for positions.)
+        ``lrp.Column(...)`` for positions.) A :class:`Versus` becomes a callable
+        ``out -> mask`` (its classes read here, its mask built on the output).
     n : int
         The number of samples.
     out_shape : tuple, optional
@@ -111,6 +285,8 @@ def resolve_target(graph, target, n: int, out_shape: tuple | None = None):
     if target is None or (callable(target) and not isinstance(
             target, (torch.Tensor, np.ndarray, Column))):
         return target
+    if isinstance(target, Versus):
+        return target.resolve(graph, n, out_shape)
     if isinstance(target, Column):
         return torch.as_tensor(target.index, dtype=torch.long)
     labels = graph.output_labels

@@ -14,13 +14,18 @@ module                 methods
                        :func:`excitation_backprop` (rules of :mod:`lrp.rules.gradient`)
 :mod:`.cams`           :func:`grad_cam`, :func:`guided_grad_cam`, :func:`cam`
 :mod:`.perturbation`   :func:`occlusion`, :func:`rise`, :func:`lime`
+:mod:`.masks`          :func:`meaningful_perturbation`, :func:`extremal_perturbation`
+:mod:`.reference`      :func:`deeplift` (DeepLIFT Rescale; DeepSHAP with ``background=``),
+                       :func:`competitive_gradient_x_input`
 =====================  ==========================================================
 """
 
 from ..propagate import explain
 from .cams import cam, cam_node, grad_cam, guided_grad_cam
 from .gradients import gradient, gradient_x_input, integrated_gradients, smoothgrad
+from .masks import extremal_perturbation, meaningful_perturbation
 from .perturbation import lime, occlusion, rise
+from .reference import competitive_gradient_x_input, deeplift
 from .walks import deconvnet, excitation_backprop, guided_backprop
 
 #: Every method by name (``lrp.smoothgrad(method="integrated_gradients")`` looks names up
@@ -31,7 +36,9 @@ METHODS = {
     "guided_backprop": guided_backprop, "deconvnet": deconvnet,
     "excitation_backprop": excitation_backprop, "grad_cam": grad_cam,
     "guided_grad_cam": guided_grad_cam, "cam": cam, "occlusion": occlusion, "rise": rise,
-    "lime": lime,
+    "lime": lime, "meaningful_perturbation": meaningful_perturbation,
+    "extremal_perturbation": extremal_perturbation, "deeplift": deeplift,
+    "competitive_gradient_x_input": competitive_gradient_x_input,
 }
 
 __all__ = [name for name in METHODS if name != "explain"] + ["cam_node", "METHODS"]

@@ -17,6 +17,11 @@ module                 what
 :mod:`.localization`   :func:`pointing_game`, :func:`localization`
 :mod:`.complexity`     :func:`sparseness` (Gini), :func:`complexity` (entropy)
 :mod:`.robustness`     :func:`max_sensitivity`
+:mod:`.retrain`        :func:`roar` (RemOve And Retrain: test accuracy of models
+                       retrained without the top-ranked features, against a
+                       random ranking), :func:`roar_remove`,
+                       :func:`data_randomization_check` (Adebayo et al.'s
+                       permuted-label test)
 =====================  ==========================================================
 """
 
@@ -27,15 +32,18 @@ from . import conservation as _conservation
 from . import inputs  # noqa: F401
 from . import localization as _localization
 from . import removal as _removal
+from . import retrain as _retrain
 from . import robustness as _robustness
 from . import sanity as _sanity
 from .complexity import *  # noqa: F401,F403
 from .conservation import *  # noqa: F401,F403
 from .localization import *  # noqa: F401,F403
 from .removal import *  # noqa: F401,F403
+from .retrain import *  # noqa: F401,F403
 from .robustness import *  # noqa: F401,F403
 from .sanity import *  # noqa: F401,F403
 from .scores import Score
 
 __all__ = ["Score", *_removal.__all__, *_conservation.__all__, *_sanity.__all__,
-           *_localization.__all__, *_complexity.__all__, *_robustness.__all__]
+           *_localization.__all__, *_complexity.__all__, *_robustness.__all__,
+           *_retrain.__all__]

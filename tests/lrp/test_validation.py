@@ -165,6 +165,7 @@ PLAIN = [
     rules.UniformSplit(), rules.FrozenScale(), rules.FrozenScale(0.0), rules.RevealCancel(),
     rules.RevealCancel(0.0), rules.Rescale(), rules.Rescale(1e-9),
     rules.ProportionalMax(), rules.ProportionalMax(1e-3), rules.Route(), rules.SoftmaxRule(),
+    rules.TokenSum(),
     rules.Gradient(), rules.GuidedBackprop(), rules.DeconvNet(), rules.ExcitationBackprop(),
     rules.ExcitationBackprop(dual=True), rules.DistanceSplit(), rules.SoftMinRedistribution(),
     rules.SoftMinRedistribution(math.inf), rules.SoftMinRedistribution(2.5), rules.Midpoint(),
