@@ -18,6 +18,8 @@ TUNED = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 RUNS = [
     ("bench_lrp.py", [], {}),
     ("bench_transformers.py", [], {}),
+    ("bench_recurrent.py", [], {}),
+    ("bench_datasets.py", [], {}),
     ("bench_methods.py", [], {}),
     ("bench_tcav.py", [], {}),
     ("bench_metrics.py", [], {}),

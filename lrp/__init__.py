@@ -12,6 +12,7 @@ strategies a model uses across a data set are found by :class:`lrp.spray.SpRAy`.
 from . import (  # noqa: F401
                          calls,
                          composites,
+                         datasets,
                          methods,
                          metrics,
                          plot,
@@ -35,6 +36,7 @@ from .composites import (
                          UnmatchedSelectorWarning,
                          resolve,
 )
+from .datasets import explain_dataset
 from .methods import (
                          cam,
                          cam_node,
@@ -63,7 +65,7 @@ __all__ = ["explain", "Explanation", "TargetError", "Column", "RuleError", "Comp
            "targets", "plot", "resolve", "PRESETS", "UnmatchedSelectorWarning",
            "select", "composites", "EpsilonOnly", "EpsilonPlus", "EpsilonPlusFlat",
            "EpsilonGammaBox", "EpsilonAlpha2Beta1", "EpsilonAlpha2Beta1Flat", "CPLRP", "AttnLRP",
-           "Attribution",
+           "Attribution", "explain_dataset", "datasets",
            "calls", "methods", "gradient", "gradient_x_input", "integrated_gradients",
            "smoothgrad", "guided_backprop", "deconvnet", "excitation_backprop", "grad_cam",
            "guided_grad_cam", "cam", "cam_node", "occlusion", "rise", "lime", "metrics", "spray",

@@ -51,6 +51,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .datasets import DatasetExplanation, is_stored, row_blocks
 from .rules.base import check_choice, check_flag, check_number
 
 __all__ = ["SpRAy", "SpRAyWarning"]
@@ -512,6 +513,19 @@ class SpRAy(ClusterMixin, BaseEstimator):
             x = x / scale[:, None]
         return raw, x, size
 
+    def _prepared_in_chunks(self, relevance):
+        """(preprocessed (N, D) tensor, map shape) of stored relevance, read chunk by chunk;
+        only the small preprocessed vectors are kept."""
+        parts, size = [], None
+        for start, stop, block in row_blocks(relevance):
+            try:
+                _, x, size = self._prepared(block)
+            except ValueError as err:
+                raise ValueError(f"rows {start}–{stop - 1} of the stored relevance: {err} "
+                                 "(indices within those rows)") from None
+            parts.append(x)
+        return torch.cat(parts), size
+
     def preprocess(self, relevance) -> np.ndarray:
         """The maps as SpRAy compares them: channels summed, |R| if ``absolute``, pooled,
         normalized, flattened. Needs no fit.
@@ -534,8 +548,10 @@ class SpRAy(ClusterMixin, BaseEstimator):
 
         Parameters
         ----------
-        relevance : array or tensor
-            (N, C, H, W), (N, H, W) or (N, F): the maps of one class's samples.
+        relevance : array, tensor, zarr array, dask array or DatasetExplanation
+            (N, C, H, W), (N, H, W) or (N, F): the maps of one class's samples. Stored
+            relevance (:func:`lrp.explain_dataset`, :func:`lrp.dask.explain`) is read and
+            preprocessed chunk by chunk, so only the pooled vectors are held in memory.
         y : ignored
 
         Returns
@@ -545,7 +561,12 @@ class SpRAy(ClusterMixin, BaseEstimator):
         timings = {}
         self._check_params()
         t0 = time.perf_counter()
-        raw, x, size = self._prepared(relevance)
+        if is_stored(relevance):         # a store or a dask array: preprocessed chunk by chunk
+            raw, x, size = None, *self._prepared_in_chunks(relevance)
+            sample_shape = tuple(_stored_shape(relevance)[1:])
+        else:
+            raw, x, size = self._prepared(relevance)
+            sample_shape = tuple(raw.shape[1:])
         n = x.shape[0]
         self._check_sizes(n)
         progress = n >= AUTO_PROGRESS if self.progress is None else self.progress
@@ -591,10 +612,11 @@ class SpRAy(ClusterMixin, BaseEstimator):
         self.labels_ = labels
         self.cluster_sizes_ = np.bincount(labels, minlength=k)
         self.map_shape_ = tuple(size)
-        self.sample_shape_ = tuple(raw.shape[1:])
+        self.sample_shape_ = sample_shape
         self.n_features_in_ = int(np.prod(self.sample_shape_))
         self.cluster_means_ = _means(x, labels, k).reshape(k, *size)
-        self.cluster_relevance_ = _means(raw, labels, k)
+        self.cluster_relevance_ = _means(raw, labels, k) if raw is not None else \
+            _stored_means(relevance, labels, k)
         self.timings_ = timings
         return self
 
@@ -701,6 +723,22 @@ def _by_size(labels: np.ndarray, k: int) -> np.ndarray:
     new = np.empty(k, dtype=np.int64)
     new[order] = np.arange(k)
     return new[labels]
+
+
+def _stored_shape(relevance) -> tuple:
+    return tuple((relevance.relevance if isinstance(relevance, DatasetExplanation)
+                  else relevance).shape)
+
+
+def _stored_means(relevance, labels: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the stored rows per label, in float64, chunk by chunk."""
+    sums, counts = None, np.bincount(labels, minlength=k).astype(np.float64)
+    for start, stop, block in row_blocks(relevance):
+        block = block.astype(np.float64)
+        if sums is None:
+            sums = np.zeros((k, *block.shape[1:]))
+        np.add.at(sums, labels[start:stop], block)
+    return sums / counts.reshape(-1, *([1] * (sums.ndim - 1)))
 
 
 def _means(t: torch.Tensor, labels: np.ndarray, k: int) -> np.ndarray:

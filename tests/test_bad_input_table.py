@@ -254,7 +254,8 @@ TABLE = [
 
 def _method_rows():
     """The attribution methods' and the concept tools' rows, kept beside their tests
-    (tests/lrp/, tests/methods/, tests/concepts/ and tests/metrics/, bad_rows_*.py)."""
+    (tests/lrp/, tests/methods/, tests/concepts/, tests/metrics/ and tests/datasets/,
+    bad_rows_*.py)."""
     import runpy
     from pathlib import Path
 
@@ -263,7 +264,8 @@ def _method_rows():
     for path in sorted([*(here / "lrp").glob("bad_rows_*.py"),
                         *(here / "methods").glob("bad_rows_*.py"),
                         *(here / "concepts").glob("bad_rows_*.py"),
-                        *(here / "metrics").glob("bad_rows_*.py")]):
+                        *(here / "metrics").glob("bad_rows_*.py"),
+                        *(here / "datasets").glob("bad_rows_*.py")]):
         rows += runpy.run_path(str(path))["ROWS"]
     return rows
 
@@ -303,6 +305,11 @@ COVERED_ELSEWHERE = {
     "lrp.resolve": "the rows of lrp.composites.resolve", "lrp.PRESETS": "a constant",
     "lrp.UnmatchedSelectorWarning": "a warning class", "lrp.Attribution": "a result type",
     "lrp.calls": "a module (its Call is behind every method's rows)",
+    "lrp.datasets": "a module (its explain_dataset and open_store have rows)",
+    "lrp.datasets.DatasetExplanation": "a result type",
+    "lrp.datasets.StoreMismatchError": "an error class (rows in tests/datasets)",
+    "lrp.datasets.fingerprint": "internal: tested through resumed runs",
+    "lrp.datasets.explain_dataset": "the rows of lrp.explain_dataset",
     "lrp.methods": "a module (its functions have rows as lrp.<method>)",
     "concepts.default_cache": "no parameters",
     "concepts.Embedding": "a result type (concepts.embed builds it)",
@@ -339,6 +346,13 @@ def test_every_public_entry_point_is_in_the_table():
     public |= {f"concepts.plot.{n}" for n in concepts.plot.__all__}
     public |= {f"lrp.metrics.{n}" for n in lrp.metrics.__all__}
     public |= {f"lrp.spray.{n}" for n in lrp.spray.__all__ if not n.endswith("Warning")}
+    public |= {f"lrp.datasets.{n}" for n in lrp.datasets.__all__}
+    try:
+        import lrp.dask
+    except ImportError:      # the dask extra is not installed
+        pass
+    else:
+        public |= {f"lrp.dask.{n}" for n in lrp.dask.__all__}
     covered = {e for e, *_ in TABLE}
     covered = {("lrp." + e if e.split(".")[0] in ("rules", "select", "plot") else e)
                for e in covered}

@@ -26,6 +26,12 @@ for R in (R_attn, R_cp):
 assert "UniformSplit" in lrp.AttnLRP().describe(graph)
 assert not torch.allclose(R_attn, R_cp)
 """,
+    "again = lrp.explain_dataset(graph, X, batch_size=5_000, out=\"kmeans.zarr\"": """
+assert stored.relevance.shape == (50_000, 8)
+np.testing.assert_allclose(stored.conservation, 1.0, rtol=1e-9)
+assert np.array_equal(again.relevance[:], stored.relevance[:])
+assert np.array_equal(stored.relevance[:1000], lrp.explain(graph, X[:1000]))
+""",
     "R_dims = lrp.explain(view, vectors, target=1)": """
 assert tuple(R.shape) == (4, 12) and tuple(G.shape) == (4, 12)
 assert bool((R[:, 10:] == 0).all()) and bool((G[:, 10:] == 0).all())

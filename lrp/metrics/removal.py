@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..calls import Call, check_batch_size, check_seed, explained_node
+from ..datasets import is_stored, row_blocks
 from ..methods.autograd import fast_layout, per_sample
 from ..rules.base import check_choice, check_number
 from .inputs import relevance_of
@@ -395,6 +396,49 @@ def _samples(mask: np.ndarray) -> str:
 
 # ---------------------------------------------------------------------------- metric
 
+def _in_chunks(graph, x, relevance, target, *, order, baseline, steps, region, data, seed,
+               batch_size) -> RemovalResult:
+    """:func:`pixel_flipping` over the chunks of stored relevance (see its notes)."""
+    if isinstance(baseline, str) and baseline in ("mean", "uniform") and data is None:
+        raise ValueError(f"baseline={baseline!r} of the batch would differ from chunk to chunk "
+                         "of the stored relevance: give data= (the training set, or a sample "
+                         "of it) or a constant baseline")
+    if isinstance(seed, torch.Generator):
+        raise TypeError("with stored relevance, seed must be an integer (one seed per chunk "
+                        "is derived from it)")
+    rel_source = relevance if is_stored(relevance) else None
+    chunks = row_blocks(rel_source) if rel_source is not None else row_blocks(x)
+    parts = []
+    for k, (start, stop, block) in enumerate(chunks):
+        rel = block if rel_source is not None else relevance[start:stop]
+        xs = x[start:stop]
+        if hasattr(xs, "compute"):
+            xs = xs.compute()
+        xs = np.asarray(xs) if not isinstance(xs, torch.Tensor) else xs
+        t = target[start:stop] if target is not None and np.ndim(target) >= 1 else target
+        chunk_seed = None if seed is None else int(
+            np.random.SeedSequence([int(seed), k]).generate_state(1)[0])
+        parts.append(pixel_flipping(graph, xs, rel, t, order=order, baseline=baseline,
+                                    steps=steps, region=region, data=data, seed=chunk_seed,
+                                    batch_size=batch_size))
+    first = parts[0]
+
+    def joined(scores):
+        return Score(scores[0].name, np.concatenate([p.values for p in scores]),
+                     higher_is_better=scores[0].higher_is_better,
+                     description=scores[0].description)
+
+    names = list(first.curves)
+    return RemovalResult(
+        order=first.order, fractions=first.fractions,
+        curves={o: np.concatenate([p.curves[o] for p in parts]) for o in names},
+        auc={o: joined([p.auc[o] for p in parts]) for o in names},
+        aopc={o: joined([p.aopc[o] for p in parts]) for o in names},
+        gap=None if first.gap is None else joined([p.gap for p in parts]),
+        baseline=first.baseline, region=first.region, units=first.units,
+        description=first.description + f"; read in {len(parts)} chunks")
+
+
 def pixel_flipping(graph, x, relevance, target=None, *, order="morf", baseline="mean",
                    steps=None, region=None, data=None, seed=None, batch_size=None):
     """Pixel flipping / feature removal: the explained output as the features the map calls
@@ -468,6 +512,15 @@ def pixel_flipping(graph, x, relevance, target=None, *, order="morf", baseline="
     RemovalResult
         Raw curves, the removed fractions, and the scores as :class:`Score` objects.
 
+    Notes
+    -----
+    Stored relevance (a zarr or dask array, or the :class:`lrp.datasets.DatasetExplanation`
+    of :func:`lrp.explain_dataset`; ``x`` may be stored too) is read chunk by chunk, each
+    chunk measured as a batch of its own and the results joined. The baseline must then not
+    depend on the batch: a constant, an array, or ``"mean"`` / ``"uniform"`` /
+    ``"resample"`` of ``data``. Random baselines draw per chunk with a seed derived from
+    ``seed`` and the chunk's index.
+
     Raises
     ------
     ValueError, TypeError
@@ -479,6 +532,10 @@ def pixel_flipping(graph, x, relevance, target=None, *, order="morf", baseline="
     Samek et al., IEEE TNNLS 28(11): 2660–2673, 2017 (MoRF, AOPC).
     """
     method = "lrp.metrics.pixel_flipping"
+    if is_stored(relevance) or is_stored(x):
+        return _in_chunks(graph, x, relevance, target, order=order, baseline=baseline,
+                          steps=steps, region=region, data=data, seed=seed,
+                          batch_size=batch_size)
     call = Call(graph, x, target, batch_size, method=method)
     rows_per_pass = check_batch_size(batch_size)
     if len(call.xs) != 1:

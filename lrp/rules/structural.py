@@ -21,6 +21,7 @@ from neon.ops import (
     Reshape,
     Roll,
     Routing,
+    Select,
     Softmax,
     Summation,
 )
@@ -103,7 +104,8 @@ class Route(Rule):
     Concat splits R; Reshape and Flatten reshape it back; Permute permutes it by the inverse
     permutation; Roll rolls it back by the negative shifts; Expand sums the relevance of the
     copies of each value back onto it; a Constant absorbs what reaches it (its input, read
-    for the batch size only, gets none). Every other Routing op (Select, Pad) gets the
+    for the batch size only, gets none); a Select by ints and slices puts R back in place.
+    Every other Routing op (Select by tensors, Pad) gets the
     vector-Jacobian product: a reflected or replicated value collects the relevance of its
     copies, and relevance of a padded constant is dropped (absorbed, like a bias).
     """
@@ -123,6 +125,11 @@ class Route(Rule):
             return [relevance.sum_to_size(inputs[0].shape)]
         if isinstance(op, Roll):
             return [torch.roll(relevance, tuple(-s for s in op.shifts), op.dims)]
+        if isinstance(op, Select) and all(isinstance(i, (int, slice)) for i in op.index):
+            # basic indexing picks every value at most once: put R back where it came from
+            out = relevance.new_zeros(inputs[0].shape)
+            out[(slice(None),) + op.index] = relevance
+            return [out]
         return vjp(op, inputs, relevance)
 
 
