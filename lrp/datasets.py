@@ -121,6 +121,8 @@ def _length(data):
     """The number of samples when known without iterating (arrays, frames, Datasets)."""
     if isinstance(data, (torch.Tensor, np.ndarray)) or _is_frame(data):
         return len(data)
+    if is_stored(data):
+        return int(_stored_array(data).shape[0])
     if isinstance(data, torch.utils.data.DataLoader):
         try:
             return len(data.dataset)
@@ -146,6 +148,10 @@ def _batches(data, batch_size: int):
             part = data.iloc[start:start + batch_size] if _is_frame(data) else \
                 data[start:start + batch_size]
             yield _Batch(k, start, part)
+        return
+    if is_stored(data):          # a zarr or dask array of inputs, larger than memory
+        for k, (start, _, block) in enumerate(row_blocks(data, batch_size)):
+            yield _Batch(k, start, block)
         return
     if isinstance(data, torch.utils.data.Dataset) and not isinstance(
             data, torch.utils.data.IterableDataset):
@@ -438,8 +444,10 @@ def explain_dataset(graph, data, *, method="lrp", composite=None, target=None,
     Parameters
     ----------
     graph : neon.Graph
-    data : array, tensor, DataFrame, torch Dataset or DataLoader, or iterable of batches
-        Samples batch axis first. A Dataset (or DataLoader) may give ``(x, y)`` pairs, an
+    data : array, tensor, DataFrame, zarr or dask array, torch Dataset or DataLoader, or
+        iterable of batches
+        Samples batch axis first (a zarr or dask array is read one batch at a time: data
+        larger than memory). A Dataset (or DataLoader) may give ``(x, y)`` pairs, an
         iterable may give ``x`` or ``(x, y)`` batches; ``y`` is used with
         ``target="labels"``. A DataLoader must make batches of ``batch_size`` and must not
         shuffle (a resumed run must see the same batches).

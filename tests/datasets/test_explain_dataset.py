@@ -178,3 +178,12 @@ def test_bad_arguments_are_refused(bad, words):
     args.update(bad)
     with pytest.raises((ValueError, TypeError), match=words):
         lrp.explain_dataset(G, X, **args)
+
+
+def test_inputs_larger_than_memory_are_read_from_a_zarr_array_batch_by_batch(tmp_path):
+    source = zarr.create_array(str(tmp_path / "inputs"), shape=X.shape, chunks=(100, 5),
+                               dtype="float64")
+    source[:] = X
+    r = lrp.explain_dataset(G, source, batch_size=64, out=tmp_path / "out", progress=False)
+    assert np.array_equal(r.relevance[:], lrp.explain_dataset(G, X, batch_size=64,
+                                                              progress=False).relevance)
