@@ -3,9 +3,12 @@
 Two LRP composites (EpsilonPlusFlat, EpsilonGammaBox(0, 1): pixels lie in [0, 1]) beside the
 gradient family (gradient, gradient × input, integrated gradients, SmoothGrad), the backward
 walks (guided backprop, DeconvNet, excitation backprop and its contrastive form), the CAM
-family (Grad-CAM, guided Grad-CAM) and the perturbation methods (occlusion, RISE, LIME), all
-called the same way, ``lrp.<method>(graph, x, target)``, with the target fixed to the class
-the CNN predicts.
+family (Grad-CAM, guided Grad-CAM), the perturbation methods (occlusion, RISE, LIME), the
+reference-based ones (DeepLIFT's Rescale rule from the black image, with the max-pool rule
+that conserves; competitive gradient × input) and the perturbation masks (meaningful
+perturbation: the deleted region 1 − m; extremal perturbation: the kept masks of 10 and 20 %
+of the pixels, summed), all called the same way, ``lrp.<method>(graph, x, target)``, with
+the target fixed to the class the CNN predicts.
 
 One row per method, one column per digit. Maps of one family share one symmetric colour
 scale (one colour bar per family), so a family's rows can be compared with each other;
@@ -14,7 +17,7 @@ not put on one scale. Excitation backprop returns winning probabilities (ΣP ≤
 smaller than guided backprop's or DeconvNet's gradient-like signal, so its two rows get a
 scale of their own within the backward walks. Where a map's sum means something, the row
 label states it: ΣR / f for LRP and gradient × input, ΣR / (f(x) − f(0)) for integrated
-gradients (completeness), and the script prints one line per method with its time.
+gradients and DeepLIFT (completeness), and the script prints one line per method with its time.
 
 Run: ``python examples/methods_digits.py`` (figure in examples/out/methods_digits.png).
 """
@@ -49,6 +52,8 @@ SCALES = {
     "excitation": ("backward walks", "backward walks:\nwinning probability P"),
     "CAM": ("CAM family", "CAM family"),
     "perturbation": ("perturbation", "perturbation:\nscore (drop)"),
+    "reference": ("reference-based", "DeepLIFT,\ncompetitive G × I"),
+    "masks": ("perturbation masks", "masks: deleted\n(1 − m) / kept (Σ m)"),
 }
 
 OCCLUSION_WINDOW = 2        # 2 × 2 patches, non-overlapping (stride = window): 16 patches
@@ -88,6 +93,18 @@ def methods(target):
         (f"LIME ({LIME_PATCH}×{LIME_PATCH} patches, 300)", "perturbation",
          lambda g, x: lrp.lime(g, x, t, samples=300, features=LIME_PATCH, baseline=0.0,
                                seed=0, return_all=True)),
+        ("DeepLIFT (Rescale, from 0)", "reference",
+         lambda g, x: lrp.deeplift(g, x, t, baseline=0.0, maxpool="conserving",
+                                   return_all=True)),
+        ("competitive gradient × input", "reference",
+         lambda g, x: lrp.competitive_gradient_x_input(g, x, t)),
+        ("meaningful perturbation", "masks",
+         lambda g, x: lrp.meaningful_perturbation(g, x, t, perturbation="constant", area=1.0,
+                                                  mask_size=8, steps=200, seed=0)),
+        ("extremal perturbation (10, 20 %)", "masks",
+         lambda g, x: lrp.extremal_perturbation(g, x, t, areas=(0.1, 0.2),
+                                                perturbation="constant", steps=200,
+                                                seed=0)),
     ]
 
 
@@ -108,6 +125,9 @@ def describe(name, maps, info, f, f0):
         gap = float(np.abs(info["gap"]).max())
         return (f"ΣR/(f−f(0)) ≈ {share:.2f}",
                 f"ΣR / (f(x) − f(0)): median {share:.3f}, max |gap| {gap:.2g}")
+    if name.startswith("DeepLIFT"):
+        share = _median(total / (f - f0))
+        return f"ΣR/(f−f(0)) ≈ {share:.2f}", f"ΣR / (f(x) − f(0)): median {share:.3f}"
     if name.startswith("excitation") or name.startswith("contrastive"):
         return f"ΣP ≈ {_median(total):.2f}", f"ΣP: median {_median(total):.3f} (≤ 1)"
     if name.startswith("occlusion"):

@@ -24,6 +24,8 @@ DIGITS_METHODS = {
     "Grad-CAM": "CAM", "guided Grad-CAM": "CAM",
     "occlusion 2×2": "perturbation", "RISE (500 masks)": "perturbation",
     "LIME (2×2 patches, 300)": "perturbation",
+    "DeepLIFT (Rescale, from 0)": "reference", "competitive gradient × input": "reference",
+    "meaningful perturbation": "masks", "extremal perturbation (10, 20 %)": "masks",
 }
 
 
@@ -179,3 +181,10 @@ def test_wine_table_lists_every_feature():
     assert lines[0].split()[-2:] == ["NEON", "LIME"]
     assert lines[2].split()[0] == "a" and lines[3].split()[0] == "b"
     assert lines[-2].split()[-2:] == ["1.000", "1.000"]
+
+
+def test_digits_deeplift_sums_to_the_change_from_the_black_image(digits):
+    graph, x, target = digits["graph"], digits["x"], digits["target"]
+    total = maps_of(digits)["DeepLIFT (Rescale, from 0)"].reshape(8, -1).sum(1)
+    change = (logit(graph, x, target) - logit(graph, torch.zeros_like(x), target)).numpy()
+    np.testing.assert_allclose(total, change, rtol=1e-4, atol=1e-5)
