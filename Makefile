@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	MPLBACKEND=Agg $(PY) examples/demo.py
+	MPLBACKEND=Agg $(VENV)/bin/neon-xai demo --out examples/out
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -310,6 +310,8 @@ COVERED_ELSEWHERE = {
     "lrp.datasets.StoreMismatchError": "an error class (rows in tests/datasets)",
     "lrp.datasets.fingerprint": "internal: tested through resumed runs",
     "lrp.datasets.explain_dataset": "the rows of lrp.explain_dataset",
+    "lrp.datasets.is_stored": "a predicate (any object)",
+    "lrp.datasets.row_blocks": "reads stored arrays (tests/datasets/test_stored_results.py)",
     "lrp.methods": "a module (its functions have rows as lrp.<method>)",
     "concepts.default_cache": "no parameters",
     "concepts.Embedding": "a result type (concepts.embed builds it)",

@@ -1,0 +1,1 @@
+"""neon_xai: the command-line front end (``neon-xai``) and its HTML report."""
