@@ -265,7 +265,8 @@ def _method_rows():
                         *(here / "methods").glob("bad_rows_*.py"),
                         *(here / "concepts").glob("bad_rows_*.py"),
                         *(here / "metrics").glob("bad_rows_*.py"),
-                        *(here / "datasets").glob("bad_rows_*.py")]):
+                        *(here / "datasets").glob("bad_rows_*.py"),
+                        *(here / "cli").glob("bad_rows_*.py")]):
         rows += runpy.run_path(str(path))["ROWS"]
     return rows
 
