@@ -218,6 +218,14 @@ def _figures(relevance, names, result, tabular):
         yield "samples: the first samples' relevance", \
             lrp.plot.feature_bars(relevance[: min(n, 4)], names, top=min(10, len(names)),
                                   outputs=outputs[: min(n, 4)])
+        target = np.asarray(result.target)
+        classes = [c for c in np.unique(target) if c >= 0][:6]
+        if len(classes) > 1:
+            means = np.stack([relevance[target == c].mean(0) for c in classes])
+            yield "classes: mean relevance per explained class", \
+                lrp.plot.feature_bars(means, names, top=min(10, len(names)),
+                                      title=[f"output {c} ({int((target == c).sum())} "
+                                             "samples)" for c in classes])
     elif relevance.ndim >= 3:
         yield "heatmaps: the first samples' relevance", \
             lrp.plot.heatmap_grid(relevance[:n], outputs=outputs)

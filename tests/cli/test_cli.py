@@ -214,3 +214,22 @@ def test_demo_runs_the_examples_and_writes_one_report(capsys, tmp_path, monkeypa
     pngs = list(tmp_path.glob("*.png"))
     assert pngs and html.count("data:image/png;base64,") >= len(pngs)
     assert "wine_kmeans" in out and "report:" in out
+
+
+def test_the_report_of_explain_opens_in_chromium_with_its_figures(files, capsys, tmp_path):
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (tests/test_report_browser.py installs it)")
+    code, _, err = run(capsys, "explain", files["dir"] / "wine.skops", files["dir"] / "wine.csv",
+                       "--out", tmp_path, "--quiet")
+    assert code == 0, err
+    page = tmp_path / "index.html"
+    dom = subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+                          "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert 'data-ready="1"' in dom, dom[:500]
+    images = int(dom.split('data-images="')[1].split('"')[0])
+    assert images >= 3 and f'data-images-ok="{images}"' in dom
+    assert 'data-errors="0"' in dom
