@@ -4,11 +4,11 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[test,bench,dask]'
+	$(PY) -m pip install -q -e '.[test,bench,dask,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,8 +20,11 @@ lint: $(STAMP)
 test: lint
 	MPLBACKEND=Agg $(PY) -m pytest
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
+
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis examples/out *.egg-info
+	rm -rf $(VENV) site .pytest_cache .ruff_cache .hypothesis examples/out *.egg-info

@@ -326,7 +326,8 @@ def fit_many(pairs, *, node="node", learner="torch_logistic", seed=0, held_out=0
 
     Returns
     -------
-    list of CAV, in the order of ``pairs``.
+    list of CAV
+        In the order of ``pairs``.
     """
     _check_learner(learner)
     held_out, seed = _check_held_out(held_out), check_number(seed, "seed", integer=True)

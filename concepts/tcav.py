@@ -120,7 +120,8 @@ def adjust_p_values(p_values, method="holm") -> np.ndarray:
 
     Returns
     -------
-    ndarray of float, in the order of ``p_values``.
+    ndarray of float
+        In the order of ``p_values``.
 
     References
     ----------

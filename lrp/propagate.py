@@ -149,7 +149,9 @@ def explain(graph, x, target=None, composite=None, *, return_all: bool = False,
 
     Returns
     -------
-    relevance shaped like ``x`` (a tuple for several inputs), or an :class:`Explanation`.
+    tensor, ndarray, DataFrame or Explanation
+        The relevance, shaped like ``x`` (a tuple for several inputs), or an
+        :class:`Explanation` with ``return_all=True``.
 
     Notes
     -----

@@ -132,8 +132,10 @@ class Graph(nn.Module):
     def declare(self, **facts) -> Graph:
         """Record what the importer or neuralizer knows about the model; returns the graph.
 
-        Parameters
-        ----------
+        The facts are keyword arguments (``**facts``); an unknown one is a TypeError.
+
+        Other Parameters
+        ----------------
         source : object
             The model the graph was made from (the fitted estimator or pipeline, the module's
             class name for torch imports).

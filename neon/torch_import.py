@@ -976,7 +976,8 @@ def register_converter(target):
 
     Returns
     -------
-    The decorator, which returns the converter unchanged.
+    callable
+        The decorator, which returns the converter unchanged.
 
     Examples
     --------

@@ -223,8 +223,9 @@ def grad_cam(graph, x, target=None, *, node=None, upsample=None, interpolation="
 
     Returns
     -------
-    The map, shape (N, 1, *spatial) (the input's spatial size when upsampled), or the
-    node's shape for a node without spatial axes; typed like ``x``.
+    tensor or ndarray
+        The map, shape (N, 1, *spatial) (the input's spatial size when upsampled), or the
+        node's shape for a node without spatial axes; typed like ``x``.
 
     References
     ----------
@@ -364,8 +365,9 @@ def cam(graph, x, target=None, *, upsample=None, interpolation="bilinear", batch
 
     Returns
     -------
-    The map, shape (N, 1, *spatial), typed like ``x``. A ValueError naming what the graph
-    ends in when it is not global average pooling + linear (use :func:`grad_cam`).
+    tensor or ndarray
+        The map, shape (N, 1, *spatial), typed like ``x``. A ValueError naming what the graph
+        ends in when it is not global average pooling + linear (use :func:`grad_cam`).
 
     References
     ----------

@@ -468,7 +468,8 @@ def meaningful_perturbation(graph, x, target=None, *, perturbation="blur", area=
 
     Returns
     -------
-    The saliency 1 − M, shaped and typed like ``x``.
+    tensor or ndarray
+        The saliency 1 − M, shaped and typed like ``x``.
 
     References
     ----------
@@ -619,7 +620,8 @@ def extremal_perturbation(graph, x, target=None, *, areas=(0.05, 0.1, 0.2),
 
     Returns
     -------
-    Σ_a m_a, shaped and typed like ``x``.
+    tensor or ndarray
+        Σ_a m_a, shaped and typed like ``x``.
 
     References
     ----------

@@ -330,7 +330,8 @@ def deeplift(graph, x, target=None, *, baseline=0.0, background=None, maxpool="g
 
     Returns
     -------
-    attribution shaped and typed like ``x``, or an :class:`lrp.calls.Attribution`.
+    tensor, ndarray, DataFrame or Attribution
+        The attribution, shaped and typed like ``x``, or an :class:`lrp.calls.Attribution`.
 
     References
     ----------

@@ -243,7 +243,7 @@ def step_preprocessing(name: str, step) -> AffinePreprocessing | None:
 
 
 def chain_preprocessing(parts) -> AffinePreprocessing | None:
-    """Compose single steps x ↦ parts[-1](… parts[0](x)) into one map that keeps them.
+    """Compose single steps ``x ↦ parts[-1](… parts[0](x))`` into one map that keeps them.
 
     x ↦ A_k(… (A_1 x + c_1) …) + c_k = A x + c with A = A_k ⋯ A_1 (diagonal while every step
     is). Reference: docs/neon.md, "Pipelines and preprocessing".
