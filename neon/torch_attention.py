@@ -378,19 +378,26 @@ def _replace(gm: fx.GraphModule, node: fx.Node, values: dict) -> bool:
     return True
 
 
-def decompose(gm: fx.GraphModule, values: dict) -> list[str]:
-    """Replace every attention call of ``gm`` by its decomposition (sizes from the example
-    ``values``); returns the calls replaced, which fix the input's shape. The caller re-runs
-    the example to learn the new nodes' values."""
+def rewrite_calls(gm: fx.GraphModule, values: dict, replace) -> list[str]:
+    """Offer every node of ``gm`` to ``replace(gm, node, values) -> bool`` (which writes a
+    decomposition in front of the node and reroutes its users); returns the call sites
+    replaced, which fix the input's shape. The caller re-runs the example to learn the new
+    nodes' values."""
     replaced = []
     for node in list(gm.graph.nodes):
         where = _where(node)
-        if _replace(gm, node, values):
+        if replace(gm, node, values):
             replaced.append(where)
     if replaced:
         gm.graph.lint()
         gm.recompile()
     return replaced
+
+
+def decompose(gm: fx.GraphModule, values: dict) -> list[str]:
+    """Replace every attention call of ``gm`` by its decomposition (sizes from the example
+    ``values``); see :func:`rewrite_calls`."""
+    return rewrite_calls(gm, values, _replace)
 
 
 # ------------------------------------------------------------------ converters of the steps

@@ -41,7 +41,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from .torch_attention import _Builder, _named, _scope, _where
+from .torch_attention import _Builder, _named, _scope, _where, rewrite_calls
 from .torch_import import UnsupportedOpError
 
 __all__ = ["unroll", "RECURRENT"]
@@ -294,13 +294,6 @@ def _replace(gm: fx.GraphModule, node: fx.Node, values: dict) -> bool:
 
 def unroll(gm: fx.GraphModule, values: dict) -> list[str]:
     """Replace every LSTM, GRU and RNN call of ``gm`` by its steps (sizes from the example
-    ``values``); returns the calls replaced, which fix the input's length."""
-    replaced = []
-    for node in list(gm.graph.nodes):
-        where = _where(node)
-        if _replace(gm, node, values):
-            replaced.append(where)
-    if replaced:
-        gm.graph.lint()
-        gm.recompile()
-    return replaced
+    ``values``); returns the calls replaced, which fix the input's length
+    (:func:`neon.torch_attention.rewrite_calls`)."""
+    return rewrite_calls(gm, values, _replace)
