@@ -111,6 +111,12 @@ class Versus:
         if callable(target) and not isinstance(target, (torch.Tensor, np.ndarray, Column)):
             raise TargetError("lrp.Versus takes a class (a label, a column index, one per "
                               "sample, or lrp.Column), not a callable")
+        index = getattr(target, "index", None)
+        if hasattr(target, "to_numpy") and index is not None and not (
+                list(index) == list(range(len(index)))):
+            raise TargetError("lrp.Versus reads one class per sample by position, and this "
+                              "pandas Series has its own index: align it to the rows of x "
+                              "first (series.loc[X.index].to_numpy())")
         if target is not None and not isinstance(target, Column) and not (
                 isinstance(target, (str, bytes)) or np.ndim(_as_array(target)) == 0):
             target = _as_array(target)

@@ -162,6 +162,9 @@ ROWS = [
      "one target per sample"),
     ("lrp.Versus", "a graph with one output",
      lambda: lrp.gradient(ONE, X, target=Versus(0)), lrp.TargetError, "C ≥ 2"),
+    ("lrp.Versus", "a Series with its own index",
+     lambda: lrp.Versus(__import__("pandas").Series([0, 1], index=[5, 3])), lrp.TargetError,
+     "align it"),
 ]
 
 
