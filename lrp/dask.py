@@ -41,8 +41,6 @@ def _dask():
 def _block(x, graph, *, fn, target, options, composite, sample, block_info=None):
     """One block of flattened samples: [relevance flattened | output | target | ΣR] per
     sample, float64."""
-    if hasattr(graph, "result"):        # a distributed Future resolved lazily (safety)
-        graph = graph.result()
     start = block_info[0]["array-location"][0][0] if block_info else 0
     index = block_info[0]["chunk-location"][0] if block_info else 0
     # a fresh, aligned copy: a block received over the network may sit at any offset of

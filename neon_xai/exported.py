@@ -64,29 +64,28 @@ FUNCTIONS = {
 }
 
 
+def _with_weights(module: nn.Module, weight, bias) -> nn.Module:
+    """``module`` holding the exported program's ``weight`` (and ``bias``)."""
+    with torch.no_grad():
+        module.weight.copy_(weight)
+        if bias is not None:
+            module.bias.copy_(bias)
+    return module
+
+
 def _conv(args, values):
     x, w, b = args[0], values[args[1]], values.get(args[2]) if len(args) > 2 else None
-    stride, padding, dilation, groups = (list(args[3:]) + [1, 0, 1, 1][len(args) - 3:])[:4] \
-        if len(args) > 3 else (1, 0, 1, 1)
-    dim = w.dim() - 2
-    cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[dim]
+    given = list(args[3:7])                   # stride, padding, dilation, groups
+    stride, padding, dilation, groups = given + [1, 0, 1, 1][len(given):]
+    cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[w.dim() - 2]
     m = cls(w.shape[1] * groups, w.shape[0], tuple(w.shape[2:]), stride=stride,
             padding=padding, dilation=dilation, groups=groups, bias=b is not None)
-    with torch.no_grad():
-        m.weight.copy_(w)
-        if b is not None:
-            m.bias.copy_(b)
-    return m, x
+    return _with_weights(m, w, b), x
 
 
 def _linear(args, values):
     w, b = values[args[1]], values.get(args[2]) if len(args) > 2 else None
-    m = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
-    with torch.no_grad():
-        m.weight.copy_(w)
-        if b is not None:
-            m.bias.copy_(b)
-    return m, args[0]
+    return _with_weights(nn.Linear(w.shape[1], w.shape[0], bias=b is not None), w, b), args[0]
 
 
 def _batch_norm(args, values, rank):
@@ -98,19 +97,16 @@ def _batch_norm(args, values, rank):
     with torch.no_grad():
         m.running_mean.copy_(mean)
         m.running_var.copy_(var)
-        if w is not None:
-            m.weight.copy_(values[w])
-            m.bias.copy_(values[b])
+    if w is not None:
+        _with_weights(m, values[w], values[b])
     return m.eval(), x
 
 
 def _embedding(args, values):
     w, ids = values[args[0]], args[1]
     padding = args[2] if len(args) > 2 and args[2] >= 0 else None
-    m = nn.Embedding(w.shape[0], w.shape[1], padding_idx=padding)
-    with torch.no_grad():
-        m.weight.copy_(w)
-    return m, ids
+    return _with_weights(nn.Embedding(w.shape[0], w.shape[1], padding_idx=padding), w,
+                         None), ids
 
 
 MODULES = {aten.conv1d.default: _conv, aten.conv2d.default: _conv, aten.conv3d.default: _conv,

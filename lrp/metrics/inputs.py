@@ -14,7 +14,7 @@ import torch
 
 from ..calls import Call
 
-__all__ = ["resolve_method", "relevance_of", "as_maps", "check_finite", "flat"]
+__all__ = ["resolve_method", "relevance_of", "as_maps", "check_finite", "floating", "flat"]
 
 
 def resolve_method(method, name: str = "method"):
@@ -77,6 +77,16 @@ def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:
     return t
 
 
+def floating(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in a floating dtype the metrics compute in: integers become float64, half
+    precision float32, float32 and float64 stay."""
+    if not t.is_floating_point():
+        return t.to(torch.float64)
+    if t.dtype in (torch.float16, torch.bfloat16):
+        return t.to(torch.float32)
+    return t
+
+
 def as_maps(relevance, name: str = "relevance") -> torch.Tensor:
     """``relevance`` as a real floating tensor (N, …), validated: a batch axis, at least one
     sample, finite values. Integers become float64; the device is kept."""
@@ -99,10 +109,7 @@ def as_maps(relevance, name: str = "relevance") -> torch.Tensor:
     t = torch.as_tensor(relevance).detach()
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    if not t.is_floating_point():
-        t = t.to(torch.float64)
-    elif t.dtype in (torch.float16, torch.bfloat16):
-        t = t.to(torch.float32)
+    t = floating(t)
     if t.dim() < 2:
         raise ValueError(f"{name} has shape {tuple(t.shape)}: give a batch of maps, batch "
                          "first (N, …); for one map add the batch axis, r[None]")

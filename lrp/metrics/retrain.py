@@ -46,7 +46,7 @@ from ..calls import Call, check_batch_size, check_seed
 from ..rules.base import check_choice, check_flag, check_number
 from . import sanity as _sanity
 from .conservation import _name
-from .inputs import check_finite, relevance_of, resolve_method
+from .inputs import check_finite, floating, relevance_of, resolve_method
 from .removal import _ranks
 from .scores import Score
 
@@ -81,10 +81,7 @@ def _features(value, name: str, minimum: int = 2) -> tuple[torch.Tensor, bool]:
         hint = " (pass X.to_numpy())" if hasattr(value, "to_numpy") else ""
         raise TypeError(f"{name} must be a tensor or a numpy array, batch first (N, …), got "
                         f"{kind}{hint}")
-    if not t.is_floating_point():
-        t = t.to(torch.float64)
-    elif t.dtype in (torch.float16, torch.bfloat16):
-        t = t.to(torch.float32)
+    t = floating(t)
     if t.dim() < 2:
         raise ValueError(f"{name} has shape {tuple(t.shape)}: give samples batch first, "
                          "(N, features) or (N, channels, …)")
