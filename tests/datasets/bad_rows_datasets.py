@@ -23,6 +23,16 @@ def _ds(**kw):
     return lambda: lrp.explain_dataset(kw.pop("graph", G), kw.pop("data", X), **args)
 
 
+def _stored(fill=None):
+    """Relevance of X as a dask array in chunks of 4 (one NaN at row 1 with ``fill``)."""
+    import dask.array as da
+
+    r = np.ones_like(X)
+    if fill is not None:
+        r[1, 0] = fill
+    return da.from_array(r, chunks=(4, 3))
+
+
 def _dask_explain(data, **kw):
     def call():
         import lrp.dask
@@ -64,4 +74,19 @@ ROWS = [
     ("lrp.dask.explain", "negative retries",
      lambda: _dask_explain(__import__("dask.array", fromlist=["x"]).from_array(X),
                            retries=-1)(), ValueError, "retries"),
+    ("lrp.explain_dataset", "NaN in the data",
+     lambda: lrp.explain_dataset(G, np.where(np.arange(30).reshape(10, 3) == 7, np.nan, X),
+                                 batch_size=4, progress=False), ValueError, "NaN"),
+    ("lrp.explain_dataset", "a sample shape the graph does not take",
+     lambda: lrp.explain_dataset(G, X[:, :2], batch_size=4, progress=False), ValueError,
+     "expected 3 features"),
+    ("lrp.metrics.pixel_flipping", "stored relevance with a baseline of the batch",
+     lambda: lrp.metrics.pixel_flipping(G, X, _stored(), 0, baseline="mean"), ValueError,
+     "give data="),
+    ("lrp.metrics.pixel_flipping", "stored relevance with a generator seed",
+     lambda: lrp.metrics.pixel_flipping(G, X, _stored(), 0, baseline=0.0,
+                                        seed=torch.Generator()), TypeError, "integer"),
+    ("lrp.spray.SpRAy.fit", "NaN in a stored chunk",
+     lambda: lrp.spray.SpRAy(n_neighbors=2, n_eigenvalues=2).fit(_stored(np.nan)), ValueError,
+     "rows 0–3"),
 ]
