@@ -20,16 +20,19 @@ docs/evaluation.md), mean Spearman correlation with the original map:
 ======================  ==============  ==========  =========  =============
 method                  top layer only  all layers  |R|, top   random logit
 ======================  ==============  ==========  =========  =============
-gradient                 0.03           −0.07       0.28       −0.14
-LRP-ε                    0.01           −0.08       0.91       −0.12
-LRP EpsilonPlusFlat     −0.02           −0.02       0.31       −0.09
-gradient × input         0.01           −0.08       0.91       −0.12
-guided backprop          0.86            0.54       0.68        0.81
+gradient                 0.04           −0.07       0.28       −0.14
+LRP-ε                    0.04           −0.08       0.91       −0.11
+LRP EpsilonPlusFlat      0.00           −0.01       0.30       −0.09
+gradient × input         0.04           −0.08       0.91       −0.11
+guided backprop          0.87            0.54       0.68        0.81
 ======================  ==============  ==========  =========  =============
 
 LRP-ε with its small default ε equals gradient × input on this ReLU network (LRP-0 is
-gradient × input there), hence the identical rows. Guided backprop's map hardly changes when
-the classifier is destroyed, nor when another class is explained.
+gradient × input there), hence the identical rows (to 0.002 where a re-initialized layer
+has pre-activations near ε). Measured with torch 2.14.1; other torch builds train the CNN
+a little differently, which moves the top-layer column by a few hundredths. Guided
+backprop's map hardly changes when the classifier is destroyed, nor when another class is
+explained.
 
 Run: ``python examples/sanity_checks.py`` (figure in examples/out/sanity_checks.png).
 """
