@@ -102,10 +102,12 @@ def default_node(graph) -> str:
     The last layer is the op that computes the explained output (:func:`lrp.calls.
     explained_node`: the output, or the logits before an output softmax), so this is the
     penultimate representation: the flattened features before a CNN's classifier, an MLP's
-    last hidden layer, a k-means' squared distances to its centroids, a linear model's
-    (preprocessed) input.
+    last hidden layer, a k-means' squared distances to its centroids or a one-class model's
+    distances to its units, a linear model's (preprocessed) input.
     """
     last = graph[explained_node(graph)]
+    if last.op.rule_inputs:             # x rides along for the rules: the distances are it
+        return last.inputs[0]
     if len(last.inputs) != 1:
         raise ValueError(f"the graph's last layer {last.name!r} reads {len(last.inputs)} nodes "
                          f"({', '.join(last.inputs)}), so there is no single penultimate "

@@ -41,6 +41,19 @@ def _kmeans():
     return KMeans(2, n_init=2, random_state=0).fit(X), X
 
 
+def _ocsvm():
+    from sklearn.svm import OneClassSVM
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    return OneClassSVM(gamma=0.5, nu=0.2).fit(X), X
+
+
+def _plain_pool():
+    """A one-class SVM graph without reference data: its pool is a SoftMin that reads only
+    the distances."""
+    return neon.neuralize(_ocsvm()[0])
+
+
 G, C = _mlp_graph(), _cnn_graph()
 X = torch.randn(2, 4, dtype=F64)
 XC = torch.rand(2, 2, 4, 4, dtype=F64)
@@ -192,6 +205,24 @@ TABLE = [
      TypeError, "integer"),
     ("rules.DuelTaylor", "too many nodes", lambda: rules.DuelTaylor("path", points=65),
      ValueError, "≤ 64"),
+    ("rules.PoolShapley", "no pairs", lambda: rules.PoolShapley(0), ValueError, "≥ 1"),
+    ("rules.PoolShapley", "fractional pairs", lambda: rules.PoolShapley(2.5), TypeError,
+     "integer"),
+    ("rules.PoolShapley", "too many pairs", lambda: rules.PoolShapley(2000), ValueError,
+     "≤ 1024"),
+    ("rules.PoolShapley", "negative seed", lambda: rules.PoolShapley(seed=-1), ValueError,
+     "seed"),
+    ("rules.PoolShapley", "a pool that does not read x",
+     lambda: lrp.explain(_plain_pool(), torch.rand(2, 3, dtype=F64),
+                         composite=lrp.Composite([(select.kind("distance_pool") |
+                                                   select.kind("softmin_pool"),
+                                                   rules.PoolShapley())])),
+     lrp.rules.RuleError, "handles only DistancePool"),
+    ("neon.neuralize", "unknown root of a density model",
+     lambda: neon.neuralize(_ocsvm()[0], _ocsvm()[1], root="mean"), ValueError,
+     "'shapley' or 'split'"),
+    ("neon.neuralize", "Shapley explanation without reference data",
+     lambda: neon.neuralize(_ocsvm()[0], root="shapley"), ValueError, "needs reference data"),
     ("rules.register_default", "not a class", lambda: rules.register_default("relu",
                                                                             rules.Pass),
      TypeError, "op class"),

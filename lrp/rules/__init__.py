@@ -20,7 +20,7 @@ module                 rules
                        :class:`ExcitationBackprop` (the gradient family)
 :mod:`.neon`           :class:`DistanceSplit`, :class:`SoftMinRedistribution`,
                        :class:`Midpoint`, :class:`RivalSoftMin`, :class:`DuelTaylor`,
-                       :class:`DuelMidpoint`, :class:`RootRule`
+                       :class:`DuelMidpoint`, :class:`RootRule`, :class:`PoolShapley`
 =====================  ==========================================================
 
 A rule is called ``rule(op, inputs, output, R_out) -> [R_in, ...]`` and declares the op
@@ -47,6 +47,7 @@ from .neon import (
     DuelMidpoint,
     DuelTaylor,
     Midpoint,
+    PoolShapley,
     RivalSoftMin,
     RootRule,
     SoftMinRedistribution,
@@ -74,7 +75,7 @@ __all__ = [
     "Gradient",
     "GuidedBackprop", "DeconvNet", "ExcitationBackprop",
     "DistanceSplit", "SoftMinRedistribution", "Midpoint", "RivalSoftMin", "DuelMidpoint",
-    "DuelTaylor", "RootRule", "pool_weights", "absorbed_share", "root_split",
+    "DuelTaylor", "RootRule", "PoolShapley", "pool_weights", "absorbed_share", "root_split",
     "ElementwiseEpsilon", "SignalTakeAll", "UniformSplit", "FrozenScale", "Rescale",
     "RevealCancel",
 ]

@@ -8,6 +8,8 @@ Taylor decomposition of one-class models", Pattern Recognition 2020; Bley, Kauff
 
 * :class:`SoftMinRedistribution` — soft-min pools: R_k = softmin_β(a)_k · R_out;
   β = ∞ gives all relevance to the minimum (ties split evenly);
+* :class:`PoolShapley` — a distance pool built with reference data (one-class SVM, KDE,
+  GMM): Shapley values of the whole model against the data mean, by antithetic permutations;
 * :class:`Midpoint` — the fused k-means competition f_c = min_{k≠c}(d_k − d_c): soft-min
   over the competitors, then the midpoint rule on h_k = d_k − d_c, sent to the distance units
   as R(d_k) = s_k d_k, R(d_c) = −Σ_k s_k d_c with s_k = R_k / h_k;
@@ -37,6 +39,7 @@ import torch
 
 from neon.ops import (
     CompetitionMin,
+    DistancePool,
     RBFDuels,
     RivalMin,
     RootedLinear,
@@ -52,8 +55,8 @@ def _beta(beta):
     return None if beta is None else check_number(beta, "beta", strict=True, allow_inf=True)
 
 __all__ = ["SoftMinRedistribution", "Midpoint", "DistanceSplit", "RivalSoftMin",
-           "DuelTaylor", "DuelMidpoint", "RootRule", "pool_weights", "absorbed_share",
-           "root_split"]
+           "DuelTaylor", "DuelMidpoint", "RootRule", "PoolShapley", "pool_weights",
+           "absorbed_share", "root_split"]
 
 
 def pool_weights(a: torch.Tensor, beta: float, sign: float = -1.0,
@@ -103,8 +106,10 @@ class SoftMinRedistribution(Rule):
             # softmin_β(a)_k = exp(−β (a_k + b_k − smin_β(a + b)))
             z = inputs[0] - output if op.offset is None else \
                 torch.add(inputs[0], op.offset).sub_(output)
-            return [z.mul_(-beta).exp_().mul_(relevance)]
-        return [pool_weights(inputs[0], beta, -1.0, op.offset).mul_(relevance)]
+            rel = z.mul_(-beta).exp_().mul_(relevance)
+        else:
+            rel = pool_weights(inputs[0], beta, -1.0, op.offset).mul_(relevance)
+        return [rel] + [torch.zeros_like(x) for x in inputs[1:]]   # a DistancePool's x: 0
 
 
 def competition_relevance(d, c, r, beta):
@@ -463,6 +468,102 @@ class DuelTaylor(Rule):
         return [torch.zeros_like(d), result.reshape(shape)]
 
 
+class PoolShapley(Rule):
+    """Shapley values of a distance pool o(x) = smin_β(d(x) + b) against a reference point.
+
+    The players are the input features; a coalition S takes its features from x and the
+    others from the reference x̄ (the data mean, ``op.reference``), and the value of S is o at
+    that point. The Shapley value of feature i is its marginal contribution o(S ∪ {i}) − o(S)
+    averaged over all orders in which the features can join (Shapley 1953; Štrumbelj and
+    Kononenko 2014 for the permutation estimate). It is estimated from ``pairs`` seeded
+    random orders π, each with its reverse (antithetic pairs, Mitchell et al. 2022):
+
+        φ_i = (1/2P) Σ_p [o(y_p,r+1) − o(y_p,r)],   π_p(r) = i,
+
+    where y_pr has the first r features of π_p from x (``SquaredDistance.prefix_distances``).
+    An order and its reverse put every other feature j before i exactly once, so for a single
+    quadratic unit (one dominant Gaussian, one support vector) the pair already gives the
+    exact Shapley value; the sampling error comes only from where the soft minimum switches
+    between units, which the one-point rules (soft-min redistribution, then the distance
+    split at x) cannot see. Each order telescopes, so Σ_i φ_i = o(x) − o(x̄) exactly; the
+    reference's own value o(x̄) is shared equally, R_i = (φ_i + o(x̄)/d) · R_out / o(x), and
+    Σ_i R_i = R_out.
+
+    Measured (``benchmarks/bench_faithfulness.py``, docs/neon.md): on the GMM of wine's class
+    0 the MoRF AUC drops from 0.506 / 0.652 (mean / resample baseline; soft-min
+    redistribution then distance split) to 0.485 / 0.633, against shap's 0.480 / 0.624; on
+    one-class SVMs of four data sets it matches shap's KernelExplainer. The cost is
+    2P·(d + 1) evaluations of the pool per sample, none from scratch
+    (:meth:`~neon.ops.SquaredDistance.prefix_distances`): O(P·N·d·K) for Euclidean
+    distances, in blocks of about ``budget`` elements that stay in cache.
+
+    Parameters
+    ----------
+    pairs : int, optional
+        P ≥ 1, the number of antithetic pairs of orders (at most 1024). Default ``None``: the
+        op's own ``pairs``, chosen by the neuralizer (8 for a Gaussian mixture, 1 for the
+        one-class SVM and KDE).
+    seed : int
+        Seed of the orders (a CPU ``torch.Generator``): the same relevance on every call and
+        every device.
+
+    References
+    ----------
+    Shapley, "A value for n-person games", 1953; Štrumbelj, Kononenko, "Explaining prediction
+    models and individual predictions with feature contributions", KAIS 41, 2014; Mitchell,
+    Cooper, Frank, Holmes, "Sampling permutations for Shapley value estimation", JMLR 23,
+    2022; Kauffmann, Müller, Montavon, Pattern Recognition 101, 2020 (the networks).
+    """
+
+    ops = (DistancePool,)
+    #: Elements of the largest prefix tensor (N·2P·(d+1)·K·p) built at once: small enough
+    #: to stay in cache through its few passes (1 << 22 was 2–3× slower on one core).
+    budget = 1 << 18
+
+    def __init__(self, pairs: int | None = None, seed: int = 0):
+        self.pairs = None if pairs is None else check_number(pairs, "pairs", minimum=1,
+                                                             integer=True)
+        if self.pairs is not None and self.pairs > 1024:
+            raise ValueError(f"pairs must be ≤ 1024 (antithetic pairs of feature orders), got "
+                             f"{self.pairs}")
+        self.seed = check_number(seed, "seed", minimum=0, integer=True)
+
+    def orders(self, d: int, device, pairs: int) -> torch.Tensor:
+        """(2P, d) int64: P seeded random orders of the d features, then their reverses."""
+        generator = torch.Generator().manual_seed(self.seed)
+        first = torch.rand(pairs, d, generator=generator, dtype=torch.float64).argsort(1)
+        return torch.cat([first, first.flip(1)]).to(device)
+
+    def check(self, op, inputs, where):
+        if len(inputs) < 2:
+            raise RuleError(f"{where}: PoolShapley needs the pool to read the input x as its "
+                            "second input, as neon.neuralize(model, X) builds it")
+
+    def __call__(self, op, inputs, output, relevance):
+        d, x = inputs[0], inputs[1]
+        shape = x.shape
+        x = x.reshape(shape[0], -1)
+        n, dim = x.shape
+        order = self.orders(dim, x.device, op.pairs if self.pairs is None else self.pairs)
+        rank = order.argsort(1)                    # rank[p, i]: where feature i joins in p
+        geometry = op.geometry
+        # quadratic forms build the prefix points by one GEMM, whose blocks can be larger
+        width = 1 if geometry.matrix is None else geometry.matrix.shape[-2] / 4
+        rows = max(1, int(self.budget / (rank.shape[0] * (dim + 1) * geometry.n_units * width)))
+        phi = torch.empty_like(x)
+        for start in range(0, n, rows):
+            block = x[start:start + rows]
+            dist = geometry.prefix_distances(block, op.reference, order)  # (b, 2P, d+1, K)
+            z = dist if op.offset is None else dist.add_(op.offset)
+            z = z.mul_(-op.beta)                   # o = −β⁻¹ log Σ_k exp(z_k), in place
+            top = z.amax(-1, keepdim=True)
+            value = z.sub_(top).exp_().sum(-1).log_().add_(top[..., 0]).div_(-op.beta)
+            gain = value.diff(dim=2)                                        # (b, 2P, d)
+            share = gain.gather(2, rank.expand(len(block), -1, -1)).mean(1)
+            phi[start:start + rows] = share.add_(value[:, :1, 0] / dim)
+        return [torch.zeros_like(d), phi.mul_(_safe_ratio(relevance, output)).reshape(shape)]
+
+
 class RootRule(Rule):
     """Affine units with a root point on their hyperplane: R_i = Σ_k w_ki (x_i − m_ki) / z_k R_k.
 
@@ -491,6 +592,7 @@ class RootRule(Rule):
 
 
 register_default(SoftMin, SoftMinRedistribution)
+register_default(DistancePool, PoolShapley)
 register_default(CompetitionMin, Midpoint)
 register_default(SquaredDistance, DistanceSplit)
 register_default(RivalMin, RivalSoftMin)

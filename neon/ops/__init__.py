@@ -22,7 +22,8 @@ module                 ops
 :mod:`.normalization`  :class:`Normalization` (:class:`LayerNorm`, :class:`GroupNorm`,
                        :class:`L2Normalize`)
 :mod:`.distance`       :class:`SquaredDistance` (every NEON distance layer)
-:mod:`.pools`          :class:`CompetitionMin`, :class:`SoftMin`, :class:`RivalMin`
+:mod:`.pools`          :class:`CompetitionMin`, :class:`SoftMin`, :class:`DistancePool`,
+                       :class:`RivalMin`
 :mod:`.kernels`        :class:`RBFDuels`, :class:`RootedLinear` (kernel SVMs)
 :mod:`.embedding`      :class:`Embedding` (token ids to vectors; text models)
 =====================  ==========================================================
@@ -63,7 +64,7 @@ from .embedding import Embedding
 from .kernels import RBFDuels, RootedLinear
 from .normalization import GroupNorm, L2Normalize, LayerNorm, Normalization
 from .pooling import AdaptiveAvgPool, AvgPool, Interpolate, MaxPool, Mean, Sum
-from .pools import CompetitionMin, Pool, RivalMin, SoftMin, check_beta
+from .pools import CompetitionMin, DistancePool, Pool, RivalMin, SoftMin, check_beta
 from .products import Einsum, MatMul, Mul, Product
 from .structure import Add, Concat, Constant, Expand, Flatten, Pad, Permute, Reshape, Roll, Select
 
@@ -78,6 +79,6 @@ __all__ = [
     "Product", "Mul", "MatMul", "Einsum", "Normalization", "LayerNorm", "GroupNorm",
     "L2Normalize", "Embedding",
     "SquaredDistance", "coincidence_tolerance",
-    "CompetitionMin", "SoftMin", "RivalMin", "check_beta",
+    "CompetitionMin", "SoftMin", "DistancePool", "RivalMin", "check_beta",
     "RBFDuels", "RootedLinear",
 ]

@@ -54,10 +54,15 @@ class Op(nn.Module):
         The op kind selectors match on (``"linear"``, ``"conv"``, ``"relu"``, …).
     arity : int or None
         Number of inputs (``None``: any number ≥ 1).
+    rule_inputs : bool
+        ``True`` when every input after the first is the network's input x, passed only so
+        that rules can expand the op from it (``RBFDuels``, ``DistancePool``); the forward
+        does not compute with it, and the op's representation is its first input.
     """
 
     kind = "op"
     arity: int | None = 1
+    rule_inputs: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -69,6 +69,7 @@ class RBFDuels(Op):
 
     kind = "svc_duels"
     arity = None
+    rule_inputs = True
 
     def __init__(self, gamma, pos_index, pos_logw, neg_index, neg_logw, virtual_logw,
                  virtual_sign, counts, reference=None, geometry=None):

@@ -7,6 +7,8 @@ when the graph is built, so a sample's relevance never depends on its batch.
 
 * :class:`CompetitionMin` — the fused k-means layers f_c = min_{k≠c} (d_k − d_c);
 * :class:`SoftMin` — −β⁻¹ log Σ_k exp(−β (a_k + b_k)) (one-class SVM, KDE, GMM);
+* :class:`DistancePool` — the same soft minimum over a distance layer, reading the input x
+  and carrying a reference point, for rules that see through both layers;
 * :class:`RivalMin` — f_c = min_{j≠c} g_cj over one-vs-one duels (SVC).
 """
 
@@ -17,8 +19,9 @@ import math
 import torch
 
 from .base import Op
+from .distance import SquaredDistance
 
-__all__ = ["Pool", "CompetitionMin", "SoftMin", "RivalMin", "check_beta"]
+__all__ = ["Pool", "CompetitionMin", "SoftMin", "DistancePool", "RivalMin", "check_beta"]
 
 
 class Pool(Op):
@@ -101,6 +104,67 @@ class SoftMin(Pool):
 
     def extra_repr(self):
         return f"beta={self.beta:.6g}"
+
+
+class DistancePool(SoftMin):
+    """o(x) = smin_β(d(x) + b) over a distance layer d, with the layer's input x at hand.
+
+    The forward is :class:`SoftMin`'s on the distances (the first input); the second input
+    is the network's input x, which the forward ignores. ``geometry`` is a copy of the
+    distance layer (d = geometry(x)) and ``reference`` a reference input x̄ (the data mean),
+    so that a rule can evaluate the whole model o at points between x̄ and x: the default
+    rule ``lrp.rules.PoolShapley`` computes Shapley values of o against x̄ that way. The
+    one-class SVM, kernel density and Gaussian-mixture neuralizers build it when given
+    reference data.
+
+    Parameters
+    ----------
+    beta : float
+        The soft minimum's stiffness (γ for the one-class SVM and KDE, 1 for a GMM).
+    offset : tensor (K,), optional
+        Per-unit offsets b_k.
+    reference : tensor (d,)
+        The reference input x̄, in the input's coordinates.
+    geometry : SquaredDistance
+        A copy of the distance layer that feeds this op.
+    pairs : int
+        How many antithetic pairs of feature orders the default rule samples (its
+        ``pairs=None``): set by the neuralizer from measurements, like ``beta`` (8 for a
+        Gaussian mixture, whose few separated components make the estimate vary between
+        orders; 1 for the one-class SVM and KDE, whose many overlapping units give the same
+        removal curves from 1 to 32 pairs; docs/neon.md).
+    """
+
+    kind = "distance_pool"
+    arity = 2
+    rule_inputs = True
+
+    def __init__(self, beta: float, offset: torch.Tensor | None, reference: torch.Tensor,
+                 geometry: SquaredDistance, pairs: int = 8):
+        super().__init__(beta, offset)
+        if isinstance(pairs, bool) or not isinstance(pairs, int) or not 1 <= pairs <= 1024:
+            raise ValueError(f"pairs must be an integer from 1 to 1024, got {pairs!r}")
+        self.pairs = pairs
+        if not isinstance(geometry, SquaredDistance):
+            raise TypeError("geometry must be a neon.ops.SquaredDistance (a copy of the "
+                            f"distance layer), got {type(geometry).__name__}")
+        d = geometry.centers.shape[1]
+        if reference is None or tuple(reference.shape) != (d,):
+            got = None if reference is None else tuple(reference.shape)
+            raise ValueError(f"reference must be a ({d},) input point, got {got}")
+        if offset is not None and tuple(offset.shape) != (geometry.n_units,):
+            raise ValueError(f"offset must be ({geometry.n_units},), one per distance unit, "
+                             f"got {tuple(offset.shape)}")
+        self.geometry = geometry
+        self.register_buffer("reference", reference.detach().clone()
+                             .to(geometry.centers.dtype))
+
+    def forward(self, d, x=None):
+        return super().forward(d)
+
+    def extra_repr(self):
+        return (f"beta={self.beta:.6g}, units={self.geometry.n_units}, pairs={self.pairs}, "
+                "with reference")
 
 
 class RivalMin(Pool):

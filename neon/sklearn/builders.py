@@ -16,13 +16,14 @@ reference data in its estimator's own space applies ``preprocessing.transform(da
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
 import torch
 
 from ..graph import Graph
-from ..ops import Linear, RootedLinear, SoftMin, SquaredDistance
+from ..ops import DistancePool, Linear, RootedLinear, SoftMin, SquaredDistance
 from .preprocessing import (
     AffinePreprocessing,
     add_preprocessing_nodes,
@@ -33,7 +34,8 @@ from .validation import as_tensor, check_data
 
 __all__ = ["input_width", "fold_distance", "distance_pool_graph", "all_outputs",
            "start_graph", "add_first_linear", "finish_graph", "declare_estimator",
-           "ROOTS", "ReferenceDataWarning", "resolve_root", "linear_roots"]
+           "ROOTS", "ReferenceDataWarning", "resolve_root", "linear_roots",
+           "POOL_ROOTS", "resolve_pool_root"]
 
 ROOTS = ("nearest", "equal", "origin")
 
@@ -219,21 +221,57 @@ def fold_distance(centers, preprocessing: AffinePreprocessing | None = None, wei
                 matrix=None if matrix is None else as_tensor(matrix))
 
 
+POOL_ROOTS = ("shapley", "split")
+
+
+def resolve_pool_root(root, data, estimator, default: str = "shapley") -> str:
+    """The explanation of a distance-pool model (one-class SVM, KDE, GMM), validated.
+
+    ``"shapley"`` (needs reference data): the pool reads x and carries the data mean, and
+    :class:`lrp.rules.PoolShapley` gives Shapley values of the whole model against that
+    mean. ``"split"`` (the only choice without data): the published NEON rule, soft-min
+    redistribution then the distance split at x (Kauffmann et al. 2020). ``None`` gives
+    ``default`` with data (the family's choice, docs/neon.md) and ``"split"`` without.
+    """
+    if root is not None and not (isinstance(root, str) and root in POOL_ROOTS):
+        raise ValueError(
+            f"root must be None, 'shapley' or 'split', got {root!r}: 'shapley' explains the "
+            "model by Shapley values against the mean of the reference data, 'split' by the "
+            "published soft-min and distance-split rules")
+    if root == "shapley" and data is None:
+        raise ValueError(f"root='shapley' needs reference data: neon.neuralize(model, X_train)"
+                         f" with X_train in the {type(estimator).__name__}'s raw input space, "
+                         "or root='split'")
+    if root is None:
+        return "split" if data is None else default
+    return root
+
+
 def distance_pool_graph(points, log_alpha, gamma, preprocessing=None, weight=None,
-                        matrix=None) -> Graph:
+                        matrix=None, *, reference=None, pairs=1,
+                        names=("distance", "outlierness")) -> Graph:
     """x → distance (N, S) → outlierness (N, 1): o = smin_γ(d_j − γ⁻¹ log α_j).
 
-    Shared by the one-class SVM, kernel density and Gaussian-mixture neuralizers.
+    Shared by the one-class SVM, kernel density and Gaussian-mixture neuralizers. With a
+    ``reference`` (d,) (the data mean) the pool is a :class:`~neon.ops.DistancePool` that
+    also reads x and holds a copy of the distance layer (its rule: Shapley values against
+    the reference, ``pairs`` antithetic pairs of orders); without, a plain
+    :class:`~neon.ops.SoftMin`. ``names``: the two nodes.
     """
     points = np.asarray(points, dtype=np.float64)
     n_in = input_width(points.shape[1], preprocessing)
     graph = Graph()
     graph.add_input("x", (n_in,))
     op = SquaredDistance(**fold_distance(points, preprocessing, weight, matrix))
-    graph.add_node("distance", op, ["x"])
-    graph.add_node("outlierness", SoftMin(gamma, as_tensor(-np.asarray(log_alpha) / gamma)),
-                   ["distance"])
-    graph.set_output("outlierness")
+    distance, pooled = names
+    graph.add_node(distance, op, ["x"])
+    offset = as_tensor(-np.asarray(log_alpha) / gamma)
+    if reference is None:
+        graph.add_node(pooled, SoftMin(gamma, offset), [distance])
+    else:
+        graph.add_node(pooled, DistancePool(gamma, offset, as_tensor(reference),
+                                            copy.deepcopy(op), pairs), [distance, "x"])
+    graph.set_output(pooled)
     return graph
 
 

@@ -16,12 +16,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph
-from ..ops import SoftMin, SquaredDistance
-from .builders import declare_estimator, distance_pool_graph, fold_distance, input_width
+from .builders import declare_estimator, distance_pool_graph, input_width, resolve_pool_root
 from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
-from .validation import as_tensor, check_data, check_fitted
+from .validation import check_data, check_fitted
 
 __all__ = ["neuralize_kernel_density", "neuralize_gaussian_mixture", "gmm_units"]
+
+
+def _mean(data, root):
+    """The reference point of ``root="shapley"``: the mean of the reference data."""
+    return np.asarray(data, dtype=np.float64).mean(0) if root == "shapley" else None
 
 
 def kernel_density_reference(estimator, X) -> Expected:
@@ -38,16 +42,25 @@ def gaussian_mixture_reference(estimator, X) -> Expected:
 
 
 @register_neuralizer("KernelDensity", reference=kernel_density_reference)
-def neuralize_kernel_density(estimator, data=None, *, preprocessing=None) -> Graph:
+def neuralize_kernel_density(estimator, data=None, *, preprocessing=None,
+                             root: str | None = None) -> Graph:
     """A :class:`neon.Graph` of a gaussian KernelDensity: o(x) with −log p = γ o + bias.
 
     Parameters
     ----------
     estimator : KernelDensity, fitted, kernel='gaussian', euclidean metric
     data : array (n, d), optional
-        Not needed by the network; validated like every neuralizer's reference data.
+        Reference data in raw-feature space (the training data). Its mean is the reference
+        point of ``root="shapley"``.
     preprocessing : AffinePreprocessing, optional
         Folded into the distances (the density relation then holds in the estimator's space).
+    root : {None, "shapley", "split"}
+        How the output is explained (:func:`~neon.sklearn.builders.resolve_pool_root`).
+        ``"split"`` (the default, with or without data): the published soft-min and
+        distance-split rules. ``"shapley"`` (needs ``data``): the pool becomes a
+        :class:`~neon.ops.DistancePool` explained by :class:`lrp.rules.PoolShapley`, a
+        little more faithful (docs/neon.md) but 7× slower here, since every training
+        point is a unit.
 
     Returns
     -------
@@ -79,12 +92,17 @@ def neuralize_kernel_density(estimator, data=None, *, preprocessing=None) -> Gra
     points, w = points[keep], w[keep]
     h = float(estimator.bandwidth_)
     gamma = 1.0 / (2 * h * h)
-    graph = distance_pool_graph(points, np.log(w / w.sum()), gamma, preprocessing)
+    # every training point is a unit: the Shapley rule's 2P(d + 1)·n_train pool terms per
+    # sample cost more than the goal of 100× shap's speed allows (docs/neon.md), so the
+    # split stays the default; root="shapley" is opt-in
+    root = resolve_pool_root(root, data, estimator, default="split")
+    graph = distance_pool_graph(points, np.log(w / w.sum()), gamma, preprocessing,
+                                reference=_mean(data, root))
     dim = points.shape[1]
     bias = 0.5 * dim * np.log(2 * np.pi * h * h)
     return declare_estimator(
         graph, estimator, preprocessing, gamma=gamma, beta=gamma, bandwidth=h,
-        bias=float(bias), conserves=True,
+        bias=float(bias), conserves=True, root=root,
         explained=("outlierness o(x) = -1/gamma log sum_j a_j exp(-gamma ||x - x_j||^2), "
                    "a_j = w_j / sum w, gamma = 1/(2 h^2); -score_samples(x) = gamma o(x) + bias"))
 
@@ -120,12 +138,26 @@ def gmm_units(estimator):
 
 
 @register_neuralizer("GaussianMixture", reference=gaussian_mixture_reference)
-def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None) -> Graph:
+def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None,
+                               root: str | None = None) -> Graph:
     """A :class:`neon.Graph` computing −log p(x) of a fitted GaussianMixture.
 
     o(x) = smin_1(h) = −log Σ_k π_k N(x; μ_k, Σ_k) = −``score_samples``(x), with the
     distance units h_k − const_k = ½ (x − μ_k)ᵀ P_k (x − μ_k), P_k = L_k L_kᵀ, split per
     feature by ½ (x_i − μ_ki)[P_k (x − μ_k)]_i (½ (x_i − μ_ki)²/σ²_ki for diagonal types).
+
+    Parameters
+    ----------
+    estimator : GaussianMixture, fitted (any covariance type)
+    data : array (n, d), optional
+        Reference data in raw-feature space (the training data); its mean is the reference
+        point of the default explanation with data.
+    preprocessing : AffinePreprocessing, optional
+        Folded into the units.
+    root : {None, "shapley", "split"}
+        ``"shapley"`` (the default with ``data``): Shapley values of −log p against the data
+        mean (:class:`lrp.rules.PoolShapley`); ``"split"`` (the default without): soft-min
+        redistribution then the per-feature split above.
 
     Returns
     -------
@@ -142,14 +174,12 @@ def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None) -> G
     n_in = input_width(mu.shape[1], preprocessing, "GaussianMixture")
     if data is not None:
         check_data(data, n_in, "data")
-    graph = Graph()
-    graph.add_input("x", (n_in,))
-    graph.add_node("units", SquaredDistance(**fold_distance(mu, preprocessing, weight, matrix)),
-                   ["x"])
-    graph.add_node("neg_log_density", SoftMin(1.0, as_tensor(const)), ["units"])
-    graph.set_output("neg_log_density")
+    root = resolve_pool_root(root, data, estimator)
+    graph = distance_pool_graph(mu, -const, 1.0, preprocessing, weight, matrix,
+                                reference=_mean(data, root), pairs=8,
+                                names=("units", "neg_log_density"))
     return declare_estimator(
         graph, estimator, preprocessing, beta=1.0, component_constants=const, bias=0.0,
-        conserves=True,
+        conserves=True, root=root,
         explained="-log p(x) = -score_samples(x) = smin_1(h_k), h_k = 0.5 (x-mu_k)' P_k (x-mu_k)"
                   " + const_k")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .builders import declare_estimator, distance_pool_graph, input_width
+from .builders import declare_estimator, distance_pool_graph, input_width, resolve_pool_root
 from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import check_data, check_fitted
 
@@ -45,7 +45,7 @@ def one_class_svm_reference(estimator, X) -> Expected:
 
 @register_neuralizer("OneClassSVM", reference=one_class_svm_reference)
 def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
-                            normalize: bool = True):
+                            normalize: bool = True, root: str | None = None):
     """A :class:`neon.Graph` computing the one-class SVM's outlierness o(x).
 
     Parameters
@@ -54,12 +54,18 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
         u_j = ``support_vectors_``, α_j = ``dual_coef_[0]``, γ = ``_gamma``,
         ρ = ``offset_``.
     data : array (n, d), optional
-        Not needed by the network; validated like every neuralizer's reference data.
+        Reference data in raw-feature space (the training data); its mean is the reference
+        point of the default explanation with data (``root="shapley"``).
     preprocessing : AffinePreprocessing, optional
         Folded into the distances (weighted distance, or a quadratic form for PCA).
     normalize : bool
         Use α / Σα (default, the paper's choice: o ≥ 0, relevance ≥ 0); ``False`` keeps
         the raw α (o shifts by −γ⁻¹ log Σα).
+    root : {None, "shapley", "split"}
+        ``"shapley"`` (the default with ``data``): the pool is a
+        :class:`~neon.ops.DistancePool` explained by :class:`lrp.rules.PoolShapley`, Shapley
+        values of o against the data mean; ``"split"`` (the default without data): the
+        paper's soft-min redistribution and distance split.
 
     Returns
     -------
@@ -79,6 +85,7 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
     sv = np.asarray(estimator.support_vectors_, dtype=np.float64)
     if data is not None:
         check_data(data, input_width(sv.shape[1], preprocessing, "OneClassSVM"), "data")
+    root = resolve_pool_root(root, data, estimator)
     alpha = np.asarray(estimator.dual_coef_, dtype=np.float64).ravel()
     keep = alpha > 0
     sv, alpha = sv[keep], alpha[keep]
@@ -86,12 +93,13 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
     rho = float(np.ravel(estimator.offset_)[0])
     total = float(alpha.sum())
     weights = alpha / total if normalize else alpha
-    graph = distance_pool_graph(sv, np.log(weights), gamma, preprocessing)
+    graph = distance_pool_graph(sv, np.log(weights), gamma, preprocessing, reference=None
+                                if root == "split" else np.asarray(data, float).mean(0))
     scale = total if normalize else 1.0
     return declare_estimator(
         graph, estimator, preprocessing, gamma=gamma, rho=rho, alpha_sum=total,
         normalized=bool(normalize), beta=gamma, threshold=-np.log(rho / scale) / gamma,
-        conserves=True,
+        conserves=True, root=root,
         explained=(f"outlierness o(x) = -1/gamma log sum_j a_j exp(-gamma ||x - u_j||^2) with "
                    f"{'normalized' if normalize else 'raw'} a; score_samples(x) = "
                    f"{scale:.6g} * exp(-gamma o(x)); outlier iff o(x) > threshold"))

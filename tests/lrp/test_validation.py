@@ -172,7 +172,8 @@ PLAIN = [
     rules.Midpoint(math.inf), rules.RivalSoftMin(), rules.RivalSoftMin(0.01),
     rules.DuelMidpoint(), rules.DuelMidpoint(0.1, chunk=1024), rules.RootRule(),
     rules.RootRule(0.0), rules.DuelTaylor(), rules.DuelTaylor(at="input", stabilizer=1e-9),
-    rules.DuelTaylor("path", points=3), rules.DuelTaylor("midpoint"),
+    rules.DuelTaylor("path", points=3), rules.DuelTaylor("midpoint"), rules.PoolShapley(),
+    rules.PoolShapley(4, seed=3),
 ]
 
 

@@ -160,6 +160,11 @@ def op_cases():
     with torch.no_grad():
         d = dist(X)
     cases.append(("RBFDuels", duels, (d,)))
+    geometry = ops.SquaredDistance(randn(5, 4, seed=66), matrix=randn(5, 3, 4, seed=67))
+    with torch.no_grad():
+        units = geometry(x2)
+    cases.append(("DistancePool", ops.DistancePool(0.7, randn(5, seed=68), randn(4, seed=69),
+                                                   geometry), (units, x2)))
     return cases
 
 
