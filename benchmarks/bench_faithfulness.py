@@ -22,12 +22,19 @@ kmeans     wine, StandardScaler + KMeans(3), fitted on all 178; the assigned clu
 kmeans_    the same k-means neuralized with ``root="midpoint"`` (the published rule; the
 midpoint   default without reference data)
 ocsvm      digits / 16, OneClassSVM(rbf, γ="scale", ν=0.1) on 3/4 of the 0s; the outlierness
-           o(x) (target None); drawn from the digits 1–9
+           o(x) (target None); drawn from the digits 1–9 (default with data:
+           ``root="shapley"``, Shapley values against the data mean)
+ocsvm_     the same one-class SVM with ``root="split"`` (the published rule; the default
+split      without reference data)
 kde        digits / 16, KernelDensity(gaussian) on the same 0s, bandwidth h = (2γ)^(-1/2)
            with the one-class SVM's γ = 1 / (d · var) (h ≈ 2.0); the outlierness o(x) (target
-           None); drawn from the digits 1–9
+           None); drawn from the digits 1–9 (default: ``root="split"``)
+kde_       the same KDE with ``root="shapley"`` (opt-in)
+shapley
 gmm        wine, StandardScaler + GaussianMixture(2, full) on the 59 wines of class 0;
-           −log p(x) (target None); drawn from the 119 wines of classes 1 and 2
+           −log p(x) (target None); drawn from the 119 wines of classes 1 and 2 (default with
+           data: ``root="shapley"``)
+gmm_split  the same mixture with ``root="split"``
 svc2       breast cancer, StandardScaler + SVC(rbf) on a stratified 70 %; the predicted class's
            f_c; drawn from the 171 held-out tumours
 svc3       wine, StandardScaler + SVC(rbf) on a stratified 50 %; the predicted class's f_c; the
@@ -103,8 +110,8 @@ import warnings
 
 import numpy as np
 
-FAMILIES = ("kmeans", "kmeans_midpoint", "ocsvm", "kde", "gmm", "svc2", "svc3", "logreg",
-            "linreg", "mlpc", "mlpr", "pca")
+FAMILIES = ("kmeans", "kmeans_midpoint", "ocsvm", "ocsvm_split", "kde", "kde_shapley", "gmm",
+            "gmm_split", "svc2", "svc3", "logreg", "linreg", "mlpc", "mlpr", "pca")
 GOAL_AUC, GOAL_SPEED = 0.02, 100.0
 
 
@@ -150,7 +157,7 @@ def build(family: str, seed: int = 0) -> dict:
         what = "wine, StandardScaler + KMeans(3); the assigned cluster's logit"
         if family == "kmeans_midpoint":
             options, what = {"root": "midpoint"}, what + " (root='midpoint')"
-    elif family == "ocsvm":
+    elif family in ("ocsvm", "ocsvm_split"):
         X, y = load_digits(return_X_y=True)
         X = X / 16.0
         zeros = np.random.default_rng(seed).permutation(np.flatnonzero(y == 0))
@@ -158,7 +165,9 @@ def build(family: str, seed: int = 0) -> dict:
         model = OneClassSVM(gamma="scale", nu=0.1).fit(data)
         pool, target = X[y != 0], none
         what = "digits/16, OneClassSVM(rbf, ν=0.1) on 3/4 of the 0s; outlierness of digits 1–9"
-    elif family == "kde":
+        if family == "ocsvm_split":
+            options, what = {"root": "split"}, what + " (root='split')"
+    elif family in ("kde", "kde_shapley"):
         X, y = load_digits(return_X_y=True)
         X = X / 16.0
         zeros = np.random.default_rng(seed).permutation(np.flatnonzero(y == 0))
@@ -169,13 +178,17 @@ def build(family: str, seed: int = 0) -> dict:
         pool, target = X[y != 0], none
         what = (f"digits/16, KernelDensity(gaussian, h={model.bandwidth_:.2f}) on 3/4 of the "
                 "0s; outlierness of digits 1–9")
-    elif family == "gmm":
+        if family == "kde_shapley":
+            options, what = {"root": "shapley"}, what + " (root='shapley')"
+    elif family in ("gmm", "gmm_split"):
         X, y = load_wine(return_X_y=True)
         data = X[y == 0]
         model = make_pipeline(StandardScaler(), GaussianMixture(
             2, covariance_type="full", random_state=seed)).fit(data)
         pool, target = X[y != 0], none
         what = "wine, StandardScaler + GaussianMixture(2, full) on class 0; −log p of the others"
+        if family == "gmm_split":
+            options, what = {"root": "split"}, what + " (root='split')"
     elif family in ("svc2", "svc3"):
         load, share, what = {
             "svc2": (load_breast_cancer, 0.7, "breast cancer, StandardScaler + SVC(rbf) on "
