@@ -120,7 +120,8 @@ def explain(args) -> int:
         raise UserError(f"--batch-size must be a positive integer, got {args.batch_size}")
     loaded = load_model(args.model, trust=args.trust, allow_pickle=args.allow_pickle)
     X, names, _ = load_data(args.data, feature_names=loaded.feature_names)
-    graph = _graph(loaded, X)
+    reference, reference_text = _reference(args, loaded, X)
+    graph = _graph(loaded, X if loaded.kind == "torch" else reference)
     if loaded.kind == "torch":
         X = X.astype(np.float32) if graph.dtype == torch.float32 else X
     try:
@@ -169,6 +170,7 @@ def explain(args) -> int:
     report = Report(f"neon-xai: {loaded.path.name} explained on {Path(args.data).name}",
                     f"{len(X)} samples, method {args.method}"
                     + (f" ({rules_text})" if args.method == "lrp" else "")
+                    + (f", {reference_text}" if reference_text else "")
                     + f", {seconds:.1f} s")
     report.add_summary("Model graph", graph.summary())
     report.add_text("Explained output", _output_text(graph, target, result, conservation,
@@ -185,10 +187,35 @@ def explain(args) -> int:
         report.add_relevance_table(names, relevance, outputs=np.asarray(result.output))
     path = report.write(out)
     print(f"explained {len(X)} samples of {Path(args.data).name} with {args.method} in "
-          f"{seconds:.1f} s; ΣR / f median {np.nanmedian(conservation):.3f}")
+          f"{seconds:.1f} s; ΣR / f median {np.nanmedian(conservation):.3f}"
+          + (f"; {reference_text}" if reference_text else ""))
     print(f"wrote {out / 'relevance.npy'}" + (", relevance.csv" if tabular else "")
           + (", conservation.csv" if table is not None else "") + f" and {path}")
     return 0
+
+
+def _reference(args, loaded, X):
+    """(reference data for a scikit-learn model or None, how it was chosen in words).
+
+    ``--reference FILE`` (the training data) is read like DATA; without it DATA itself is the
+    reference, so every sample is explained against the mean of the file. A reference of one
+    row is its own mean, which would explain a sample against itself: then the model is
+    neuralized without reference data (the published rules).
+    """
+    if loaded.kind == "torch":
+        if getattr(args, "reference", None):
+            raise UserError("--reference is for scikit-learn models; a torch program is "
+                            "explained from its input alone")
+        return None, ""
+    if getattr(args, "reference", None):
+        reference, _, _ = load_data(args.reference, feature_names=loaded.feature_names)
+        source = Path(args.reference).name
+    else:
+        reference, source = X, f"{Path(args.data).name} itself"
+    if len(reference) < 2:
+        return None, (f"no reference data ({source} has one row; give --reference "
+                      "TRAINING_DATA to explain against the training mean)")
+    return reference, f"reference data: {source} ({len(reference)} rows)"
 
 
 def _output_text(graph, target, result, conservation, method) -> str:
@@ -347,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default: neon-xai-out)")
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="samples per batch (default 256)")
+    p.add_argument("--reference", metavar="FILE",
+                   help="reference data of a scikit-learn model, e.g. the training data "
+                   "(default: DATA itself): its mean is what linear models, MLPs, SVCs, "
+                   "k-means and the density models explain against")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     model_args(p)
     p.set_defaults(run=explain)

@@ -535,9 +535,25 @@ class PoolShapley(Rule):
         return torch.cat([first, first.flip(1)]).to(device)
 
     def check(self, op, inputs, where):
-        if len(inputs) < 2:
-            raise RuleError(f"{where}: PoolShapley needs the pool to read the input x as its "
-                            "second input, as neon.neuralize(model, X) builds it")
+        """The pool's second input must be the x its geometry measures: the copy of the
+        distance layer must give the distances that arrive (else relevance would explain
+        another model than the output)."""
+        d, x = inputs[0], inputs[1]
+        x = x.reshape(x.shape[0], -1)
+        if x.shape[1] != op.geometry.centers.shape[1]:
+            raise RuleError(f"{where}: PoolShapley needs the pool's second input to be the "
+                            f"network input x with {op.geometry.centers.shape[1]} features, "
+                            f"got {x.shape[1]}, as neon.neuralize(model, X) builds it")
+        with torch.no_grad():
+            again = op.geometry(x)
+        same = again.shape == d.shape
+        if same and d.numel():
+            gap = float((again - d).abs().amax())
+            same = gap <= 64 * torch.finfo(d.dtype).eps * float(d.detach().abs().amax())
+        if not same:
+            raise RuleError(f"{where}: the pool's geometry (a copy of its distance layer) does "
+                            "not give the distances the pool receives; rebuild the graph with "
+                            "neon.neuralize, or change both copies together")
 
     def __call__(self, op, inputs, output, relevance):
         d, x = inputs[0], inputs[1]

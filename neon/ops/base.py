@@ -58,11 +58,15 @@ class Op(nn.Module):
         ``True`` when every input after the first is the network's input x, passed only so
         that rules can expand the op from it (``RBFDuels``, ``DistancePool``); the forward
         does not compute with it, and the op's representation is its first input.
+    copies : tuple of str
+        Submodules that copy another node's layer for the rules (``"geometry"``: the
+        distance layer), left out of :meth:`n_parameters` so a graph counts them once.
     """
 
     kind = "op"
     arity: int | None = 1
     rule_inputs: bool = False
+    copies: tuple = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -74,8 +78,10 @@ class Op(nn.Module):
             _KINDS[cls.kind] = cls
 
     def n_parameters(self) -> int:
-        """Number of scalars held in the op's buffers."""
-        return sum(b.numel() for b in self.buffers())
+        """Number of scalars held in the op's buffers, without the copies of other nodes'
+        layers that it keeps for its rules (``copies``)."""
+        return sum(b.numel() for name, b in self.named_buffers()
+                   if name.split(".")[0] not in self.copies)
 
 
 class Elementwise(Op):

@@ -70,6 +70,7 @@ class RBFDuels(Op):
     kind = "svc_duels"
     arity = None
     rule_inputs = True
+    copies = ("geometry",)
 
     def __init__(self, gamma, pos_index, pos_logw, neg_index, neg_logw, virtual_logw,
                  virtual_sign, counts, reference=None, geometry=None):

@@ -93,6 +93,10 @@ class SoftMin(Pool):
     def __init__(self, beta: float, offset: torch.Tensor | None = None):
         super().__init__()
         self.beta = check_beta(beta)
+        if math.isinf(self.beta):       # −∞ · a would be NaN: the log-sum-exp needs finite β
+            raise ValueError("the soft minimum's stiffness beta must be finite (it is the "
+                             "model's own, e.g. γ of a one-class SVM); for the hard-min "
+                             "relevance use SoftMinRedistribution(beta=math.inf)")
         self.register_buffer("offset", None if offset is None else offset.detach().clone())
 
     def shifted(self, a):
@@ -114,8 +118,8 @@ class DistancePool(SoftMin):
     distance layer (d = geometry(x)) and ``reference`` a reference input x̄ (the data mean),
     so that a rule can evaluate the whole model o at points between x̄ and x: the default
     rule ``lrp.rules.PoolShapley`` computes Shapley values of o against x̄ that way. The
-    one-class SVM, kernel density and Gaussian-mixture neuralizers build it when given
-    reference data.
+    one-class SVM and Gaussian-mixture neuralizers build it when given reference data, the
+    kernel-density one with ``root="shapley"``.
 
     Parameters
     ----------
@@ -132,12 +136,13 @@ class DistancePool(SoftMin):
         ``pairs=None``): set by the neuralizer from measurements, like ``beta`` (8 for a
         Gaussian mixture, whose few separated components make the estimate vary between
         orders; 1 for the one-class SVM and KDE, whose many overlapping units give the same
-        removal curves from 1 to 32 pairs; docs/neon.md).
+        removal curves from 1 to 32 pairs; docs/neon.md). The op's own default is 8.
     """
 
     kind = "distance_pool"
     arity = 2
     rule_inputs = True
+    copies = ("geometry",)
 
     def __init__(self, beta: float, offset: torch.Tensor | None, reference: torch.Tensor,
                  geometry: SquaredDistance, pairs: int = 8):

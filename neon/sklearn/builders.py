@@ -248,15 +248,15 @@ def resolve_pool_root(root, data, estimator, default: str = "shapley") -> str:
 
 
 def distance_pool_graph(points, log_alpha, gamma, preprocessing=None, weight=None,
-                        matrix=None, *, reference=None, pairs=1,
+                        matrix=None, *, reference=None, pairs=None,
                         names=("distance", "outlierness")) -> Graph:
     """x → distance (N, S) → outlierness (N, 1): o = smin_γ(d_j − γ⁻¹ log α_j).
 
     Shared by the one-class SVM, kernel density and Gaussian-mixture neuralizers. With a
     ``reference`` (d,) (the data mean) the pool is a :class:`~neon.ops.DistancePool` that
     also reads x and holds a copy of the distance layer (its rule: Shapley values against
-    the reference, ``pairs`` antithetic pairs of orders); without, a plain
-    :class:`~neon.ops.SoftMin`. ``names``: the two nodes.
+    the reference, from ``pairs`` antithetic pairs of orders, which the caller chooses);
+    without, a plain :class:`~neon.ops.SoftMin`. ``names``: the two nodes.
     """
     points = np.asarray(points, dtype=np.float64)
     n_in = input_width(points.shape[1], preprocessing)
@@ -268,6 +268,8 @@ def distance_pool_graph(points, log_alpha, gamma, preprocessing=None, weight=Non
     offset = as_tensor(-np.asarray(log_alpha) / gamma)
     if reference is None:
         graph.add_node(pooled, SoftMin(gamma, offset), [distance])
+    elif pairs is None:
+        raise ValueError("a distance pool with a reference needs its number of pairs")
     else:
         graph.add_node(pooled, DistancePool(gamma, offset, as_tensor(reference),
                                             copy.deepcopy(op), pairs), [distance, "x"])

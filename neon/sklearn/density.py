@@ -24,8 +24,8 @@ __all__ = ["neuralize_kernel_density", "neuralize_gaussian_mixture", "gmm_units"
 
 
 def _mean(data, root):
-    """The reference point of ``root="shapley"``: the mean of the reference data."""
-    return np.asarray(data, dtype=np.float64).mean(0) if root == "shapley" else None
+    """The reference point of ``root="shapley"``: the mean of the (validated) reference data."""
+    return data.mean(0) if root == "shapley" else None
 
 
 def kernel_density_reference(estimator, X) -> Expected:
@@ -85,7 +85,8 @@ def neuralize_kernel_density(estimator, data=None, *, preprocessing=None,
             f"KernelDensity with metric={metric!r} cannot be neuralized; supported: euclidean")
     points = np.asarray(estimator.tree_.data, dtype=np.float64)
     if data is not None:
-        check_data(data, input_width(points.shape[1], preprocessing, "KernelDensity"), "data")
+        data = check_data(data, input_width(points.shape[1], preprocessing, "KernelDensity"),
+                          "data")
     w = estimator.tree_.sample_weight
     w = np.ones(len(points)) if w is None else np.asarray(w, dtype=np.float64)
     keep = w > 0
@@ -97,7 +98,7 @@ def neuralize_kernel_density(estimator, data=None, *, preprocessing=None,
     # split stays the default; root="shapley" is opt-in
     root = resolve_pool_root(root, data, estimator, default="split")
     graph = distance_pool_graph(points, np.log(w / w.sum()), gamma, preprocessing,
-                                reference=_mean(data, root))
+                                reference=_mean(data, root), pairs=1)
     dim = points.shape[1]
     bias = 0.5 * dim * np.log(2 * np.pi * h * h)
     return declare_estimator(
@@ -173,7 +174,7 @@ def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None,
     mu, weight, matrix, const = gmm_units(estimator)
     n_in = input_width(mu.shape[1], preprocessing, "GaussianMixture")
     if data is not None:
-        check_data(data, n_in, "data")
+        data = check_data(data, n_in, "data")
     root = resolve_pool_root(root, data, estimator)
     graph = distance_pool_graph(mu, -const, 1.0, preprocessing, weight, matrix,
                                 reference=_mean(data, root), pairs=8,

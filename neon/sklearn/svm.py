@@ -84,7 +84,7 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
         raise TypeError(f"normalize must be True or False, got {normalize!r}")
     sv = np.asarray(estimator.support_vectors_, dtype=np.float64)
     if data is not None:
-        check_data(data, input_width(sv.shape[1], preprocessing, "OneClassSVM"), "data")
+        data = check_data(data, input_width(sv.shape[1], preprocessing, "OneClassSVM"), "data")
     root = resolve_pool_root(root, data, estimator)
     alpha = np.asarray(estimator.dual_coef_, dtype=np.float64).ravel()
     keep = alpha > 0
@@ -93,8 +93,8 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
     rho = float(np.ravel(estimator.offset_)[0])
     total = float(alpha.sum())
     weights = alpha / total if normalize else alpha
-    graph = distance_pool_graph(sv, np.log(weights), gamma, preprocessing, reference=None
-                                if root == "split" else np.asarray(data, float).mean(0))
+    graph = distance_pool_graph(sv, np.log(weights), gamma, preprocessing, pairs=1,
+                                reference=None if root == "split" else data.mean(0))
     scale = total if normalize else 1.0
     return declare_estimator(
         graph, estimator, preprocessing, gamma=gamma, rho=rho, alpha_sum=total,

@@ -187,6 +187,39 @@ def test_bad_files_and_arguments_end_in_one_line_and_exit_code_2(files, capsys, 
     refused(capsys, "explain", *argv, *out, words=words)
 
 
+def test_reference_data_is_the_training_data_given(files, capsys, tmp_path):
+    """--reference: a one-class SVM explained against the training mean, whatever rows the
+    data file holds; without it, a one-row file is no reference (the published rule)."""
+    from sklearn.svm import OneClassSVM
+
+    d = files["dir"]
+    train = files["X"].to_numpy()
+    svm = OneClassSVM(gamma="scale", nu=0.1).fit(train)
+    skops_io.dump(svm, tmp_path / "svm.skops")
+    np.save(tmp_path / "train.npy", train)
+    np.save(tmp_path / "one.npy", train[:1] * 1.5)
+    code, out, err = run(capsys, "explain", tmp_path / "svm.skops", tmp_path / "one.npy",
+                         "--reference", tmp_path / "train.npy", "--out", tmp_path / "a",
+                         "--quiet")
+    assert code == 0, err
+    expected = lrp.explain(neon.neuralize(svm, train), train[:1] * 1.5)
+    np.testing.assert_allclose(np.load(tmp_path / "a" / "relevance.npy"), expected,
+                               rtol=1e-12)
+    assert "reference data: train.npy (60 rows)" in out
+    code, out, err = run(capsys, "explain", tmp_path / "svm.skops", tmp_path / "one.npy",
+                         "--out", tmp_path / "b", "--quiet")
+    assert code == 0, err
+    expected = lrp.explain(neon.neuralize(svm), train[:1] * 1.5)
+    np.testing.assert_allclose(np.load(tmp_path / "b" / "relevance.npy"), expected,
+                               rtol=1e-12)
+    assert "no reference data (one.npy itself has one row" in out
+    refused(capsys, "explain", d / "cnn.pt2", d / "digits.npy", "--reference",
+            d / "digits.npy", "--out", tmp_path / "c", "--quiet", words="--reference is for "
+            "scikit-learn models")
+    refused(capsys, "explain", tmp_path / "svm.skops", tmp_path / "one.npy", "--reference",
+            d / "wine12.npy", "--out", tmp_path / "d", "--quiet", words="12")
+
+
 def test_a_trusted_type_is_loaded_when_listed(files, capsys, tmp_path):
     code, _, err = run(capsys, "explain", files["dir"] / "untrusted.skops",
                        files["dir"] / "wine.csv", "--out", tmp_path, "--quiet", "--trust",

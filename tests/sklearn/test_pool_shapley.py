@@ -303,3 +303,34 @@ def test_distance_pool_refuses_what_it_cannot_use():
         DistancePool(1.0, torch.zeros(3), torch.zeros(3), geometry)
     with pytest.raises(ValueError, match="pairs must be an integer from 1 to 1024"):
         DistancePool(1.0, None, torch.zeros(3), geometry, pairs=0)
+
+
+def test_tensor_reference_data_and_a_geometry_that_drifted():
+    X = blobs()
+    model = OneClassSVM(gamma=0.1).fit(X)
+    as_tensor = torch.as_tensor(X).requires_grad_()
+    graph = neon.neuralize(model, as_tensor)
+    assert np.allclose(graph[graph.output].op.reference.numpy(), X.mean(0), rtol=1e-12)
+    x = outliers(X)
+    lrp.explain(graph, x)
+    with torch.no_grad():
+        graph[graph.output].op.geometry.centers.add_(0.5)     # the copy no longer matches
+    with pytest.raises(lrp.rules.RuleError, match="geometry"):
+        lrp.explain(graph, x)
+
+
+def test_an_infinite_stiffness_is_refused_by_the_pool():
+    with pytest.raises(ValueError, match="beta must be finite"):
+        SoftMin(math.inf)
+    with pytest.raises(ValueError, match="beta must be finite"):
+        DistancePool(math.inf, None, torch.zeros(3, dtype=torch.float64),
+                     SquaredDistance(torch.zeros(2, 3, dtype=torch.float64)))
+
+
+def test_batch_size_does_not_change_the_relevance():
+    X = blobs()
+    model = GaussianMixture(3, random_state=0).fit(X)
+    graph = neon.neuralize(model, X)
+    x = outliers(X, n=30)
+    whole = lrp.explain(graph, x)
+    assert np.array_equal(np.asarray(lrp.explain(graph, x, batch_size=7)), np.asarray(whole))
