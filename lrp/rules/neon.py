@@ -330,6 +330,29 @@ class DuelMidpoint(Rule):
         return to_pos - rows * dp, to_neg + cols * dn
 
 
+def check_geometry(op, d, x, where, rule):
+    """Refuse an op whose ``geometry`` (its copy of the distance layer that feeds it, kept for
+    the rules) does not give the distances ``d`` it receives from input ``x``: the relevance
+    would then explain another model than the output. Equal up to 64 eps of the largest
+    distance (the copy runs the same code on the same input)."""
+    x = x.reshape(x.shape[0], -1)
+    width = op.geometry.centers.shape[1]
+    if x.shape[1] != width:
+        raise RuleError(f"{where}: {rule} needs the op's second input to be the network input "
+                        f"x with {width} features, got {x.shape[1]}, as neon.neuralize(model, "
+                        "X) builds it")
+    with torch.no_grad():
+        again = op.geometry(x)
+    same = again.shape == d.shape
+    if same and d.numel():
+        gap = float((again - d).abs().amax())
+        same = gap <= 64 * torch.finfo(d.dtype).eps * float(d.detach().abs().amax())
+    if not same:
+        raise RuleError(f"{where}: the op's geometry (a copy of its distance layer) does not "
+                        "give the distances it receives; rebuild the graph with "
+                        "neon.neuralize, or change both copies together")
+
+
 def root_split(contributions: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
     """Relevance R = c + correction with Σ_i R_i = ``total``, the order of c kept.
 
@@ -449,6 +472,7 @@ class DuelTaylor(Rule):
                 f"{where}: DuelTaylor needs the duel layer to read the input x and to carry a "
                 "reference point and its distance geometry, as neon.neuralize(svc, X) builds "
                 "it; for a hand-built RBFDuels use lrp.rules.DuelMidpoint()")
+        check_geometry(op, inputs[0], inputs[1], where, "DuelTaylor")
 
     def __call__(self, op, inputs, output, relevance):
         d, x = inputs[0], inputs[1]
@@ -535,25 +559,7 @@ class PoolShapley(Rule):
         return torch.cat([first, first.flip(1)]).to(device)
 
     def check(self, op, inputs, where):
-        """The pool's second input must be the x its geometry measures: the copy of the
-        distance layer must give the distances that arrive (else relevance would explain
-        another model than the output)."""
-        d, x = inputs[0], inputs[1]
-        x = x.reshape(x.shape[0], -1)
-        if x.shape[1] != op.geometry.centers.shape[1]:
-            raise RuleError(f"{where}: PoolShapley needs the pool's second input to be the "
-                            f"network input x with {op.geometry.centers.shape[1]} features, "
-                            f"got {x.shape[1]}, as neon.neuralize(model, X) builds it")
-        with torch.no_grad():
-            again = op.geometry(x)
-        same = again.shape == d.shape
-        if same and d.numel():
-            gap = float((again - d).abs().amax())
-            same = gap <= 64 * torch.finfo(d.dtype).eps * float(d.detach().abs().amax())
-        if not same:
-            raise RuleError(f"{where}: the pool's geometry (a copy of its distance layer) does "
-                            "not give the distances the pool receives; rebuild the graph with "
-                            "neon.neuralize, or change both copies together")
+        check_geometry(op, inputs[0], inputs[1], where, "PoolShapley")
 
     def __call__(self, op, inputs, output, relevance):
         d, x = inputs[0], inputs[1]

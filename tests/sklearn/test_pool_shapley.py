@@ -334,3 +334,17 @@ def test_batch_size_does_not_change_the_relevance():
     x = outliers(X, n=30)
     whole = lrp.explain(graph, x)
     assert np.array_equal(np.asarray(lrp.explain(graph, x, batch_size=7)), np.asarray(whole))
+
+
+def test_the_svc_duel_rule_refuses_a_drifted_geometry_too():
+    from sklearn.svm import SVC
+
+    X = blobs()
+    y = (X[:, 0] > X[:, 0].mean()).astype(int)
+    graph = neon.neuralize(SVC().fit(X, y), X)
+    x = outliers(X)
+    lrp.explain(graph, x)
+    with torch.no_grad():
+        graph["duels"].op.geometry.centers.mul_(1.01)
+    with pytest.raises(lrp.rules.RuleError, match="geometry"):
+        lrp.explain(graph, x)
