@@ -203,11 +203,11 @@ def _reference(args, loaded, X):
     neuralized without reference data (the published rules).
     """
     if loaded.kind == "torch":
-        if getattr(args, "reference", None):
+        if args.reference:
             raise UserError("--reference is for scikit-learn models; a torch program is "
                             "explained from its input alone")
         return None, ""
-    if getattr(args, "reference", None):
+    if args.reference:
         reference, _, _ = load_data(args.reference, feature_names=loaded.feature_names)
         source = Path(args.reference).name
     else:

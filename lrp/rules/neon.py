@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from neon.ops import (
+    MAX_PAIRS,
     CompetitionMin,
     DistancePool,
     RBFDuels,
@@ -547,9 +548,9 @@ class PoolShapley(Rule):
     def __init__(self, pairs: int | None = None, seed: int = 0):
         self.pairs = None if pairs is None else check_number(pairs, "pairs", minimum=1,
                                                              integer=True)
-        if self.pairs is not None and self.pairs > 1024:
-            raise ValueError(f"pairs must be ≤ 1024 (antithetic pairs of feature orders), got "
-                             f"{self.pairs}")
+        if self.pairs is not None and self.pairs > MAX_PAIRS:
+            raise ValueError(f"pairs must be ≤ {MAX_PAIRS} (antithetic pairs of feature "
+                             f"orders), got {self.pairs}")
         self.seed = check_number(seed, "seed", minimum=0, integer=True)
 
     def orders(self, d: int, device, pairs: int) -> torch.Tensor:
@@ -576,10 +577,7 @@ class PoolShapley(Rule):
         for start in range(0, n, rows):
             block = x[start:start + rows]
             dist = geometry.prefix_distances(block, op.reference, order)  # (b, 2P, d+1, K)
-            z = dist if op.offset is None else dist.add_(op.offset)
-            z = z.mul_(-op.beta)                   # o = −β⁻¹ log Σ_k exp(z_k), in place
-            top = z.amax(-1, keepdim=True)
-            value = z.sub_(top).exp_().sum(-1).log_().add_(top[..., 0]).div_(-op.beta)
+            value = op.pooled_(dist)                                        # (b, 2P, d+1)
             gain = value.diff(dim=2)                                        # (b, 2P, d)
             share = gain.gather(2, rank.expand(len(block), -1, -1)).mean(1)
             phi[start:start + rows] = share.add_(value[:, :1, 0] / dim)

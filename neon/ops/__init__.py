@@ -64,7 +64,7 @@ from .embedding import Embedding
 from .kernels import RBFDuels, RootedLinear
 from .normalization import GroupNorm, L2Normalize, LayerNorm, Normalization
 from .pooling import AdaptiveAvgPool, AvgPool, Interpolate, MaxPool, Mean, Sum
-from .pools import CompetitionMin, DistancePool, Pool, RivalMin, SoftMin, check_beta
+from .pools import MAX_PAIRS, CompetitionMin, DistancePool, Pool, RivalMin, SoftMin, check_beta
 from .products import Einsum, MatMul, Mul, Product
 from .structure import Add, Concat, Constant, Expand, Flatten, Pad, Permute, Reshape, Roll, Select
 
@@ -79,6 +79,6 @@ __all__ = [
     "Product", "Mul", "MatMul", "Einsum", "Normalization", "LayerNorm", "GroupNorm",
     "L2Normalize", "Embedding",
     "SquaredDistance", "coincidence_tolerance",
-    "CompetitionMin", "SoftMin", "DistancePool", "RivalMin", "check_beta",
+    "CompetitionMin", "SoftMin", "DistancePool", "RivalMin", "check_beta", "MAX_PAIRS",
     "RBFDuels", "RootedLinear",
 ]

@@ -21,7 +21,11 @@ import torch
 from .base import Op
 from .distance import SquaredDistance
 
-__all__ = ["Pool", "CompetitionMin", "SoftMin", "DistancePool", "RivalMin", "check_beta"]
+__all__ = ["Pool", "CompetitionMin", "SoftMin", "DistancePool", "RivalMin", "check_beta",
+           "MAX_PAIRS"]
+
+#: The most antithetic pairs of feature orders a distance pool's Shapley rule may sample.
+MAX_PAIRS = 1024
 
 
 class Pool(Op):
@@ -106,6 +110,15 @@ class SoftMin(Pool):
     def forward(self, a):
         return -torch.logsumexp(-self.beta * self.shifted(a), -1, keepdim=True) / self.beta
 
+    def pooled_(self, a):
+        """smin_β(a + b) over the last axis, computed in ``a`` (which the caller owns and
+        loses): the same values as :meth:`forward`, without its keepdim axis and without
+        new buffers of a's size (for rules that pool many points at once)."""
+        z = a if self.offset is None else a.add_(self.offset)
+        z = z.mul_(-self.beta)
+        top = z.amax(-1, keepdim=True)
+        return z.sub_(top).exp_().sum(-1).log_().add_(top[..., 0]).div_(-self.beta)
+
     def extra_repr(self):
         return f"beta={self.beta:.6g}"
 
@@ -147,8 +160,9 @@ class DistancePool(SoftMin):
     def __init__(self, beta: float, offset: torch.Tensor | None, reference: torch.Tensor,
                  geometry: SquaredDistance, pairs: int = 8):
         super().__init__(beta, offset)
-        if isinstance(pairs, bool) or not isinstance(pairs, int) or not 1 <= pairs <= 1024:
-            raise ValueError(f"pairs must be an integer from 1 to 1024, got {pairs!r}")
+        if isinstance(pairs, bool) or not isinstance(pairs, int) or \
+                not 1 <= pairs <= MAX_PAIRS:
+            raise ValueError(f"pairs must be an integer from 1 to {MAX_PAIRS}, got {pairs!r}")
         self.pairs = pairs
         if not isinstance(geometry, SquaredDistance):
             raise TypeError("geometry must be a neon.ops.SquaredDistance (a copy of the "

@@ -35,7 +35,7 @@ from .validation import as_tensor, check_data
 __all__ = ["input_width", "fold_distance", "distance_pool_graph", "all_outputs",
            "start_graph", "add_first_linear", "finish_graph", "declare_estimator",
            "ROOTS", "ReferenceDataWarning", "resolve_root", "linear_roots",
-           "POOL_ROOTS", "resolve_pool_root"]
+           "POOL_ROOTS", "resolve_pool_root", "pool_reference"]
 
 ROOTS = ("nearest", "equal", "origin")
 
@@ -245,6 +245,12 @@ def resolve_pool_root(root, data, estimator, default: str = "shapley") -> str:
     if root is None:
         return "split" if data is None else default
     return root
+
+
+def pool_reference(data, root):
+    """The reference point of ``root="shapley"``: the mean of the validated reference data
+    (None for ``"split"``)."""
+    return data.mean(0) if root == "shapley" else None
 
 
 def distance_pool_graph(points, log_alpha, gamma, preprocessing=None, weight=None,

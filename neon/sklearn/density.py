@@ -16,16 +16,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Graph
-from .builders import declare_estimator, distance_pool_graph, input_width, resolve_pool_root
+from .builders import (
+    declare_estimator,
+    distance_pool_graph,
+    input_width,
+    pool_reference,
+    resolve_pool_root,
+)
 from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import check_data, check_fitted
 
 __all__ = ["neuralize_kernel_density", "neuralize_gaussian_mixture", "gmm_units"]
-
-
-def _mean(data, root):
-    """The reference point of ``root="shapley"``: the mean of the (validated) reference data."""
-    return data.mean(0) if root == "shapley" else None
 
 
 def kernel_density_reference(estimator, X) -> Expected:
@@ -98,7 +99,7 @@ def neuralize_kernel_density(estimator, data=None, *, preprocessing=None,
     # split stays the default; root="shapley" is opt-in
     root = resolve_pool_root(root, data, estimator, default="split")
     graph = distance_pool_graph(points, np.log(w / w.sum()), gamma, preprocessing,
-                                reference=_mean(data, root), pairs=1)
+                                reference=pool_reference(data, root), pairs=1)
     dim = points.shape[1]
     bias = 0.5 * dim * np.log(2 * np.pi * h * h)
     return declare_estimator(
@@ -177,7 +178,7 @@ def neuralize_gaussian_mixture(estimator, data=None, *, preprocessing=None,
         data = check_data(data, n_in, "data")
     root = resolve_pool_root(root, data, estimator)
     graph = distance_pool_graph(mu, -const, 1.0, preprocessing, weight, matrix,
-                                reference=_mean(data, root), pairs=8,
+                                reference=pool_reference(data, root), pairs=8,
                                 names=("units", "neg_log_density"))
     return declare_estimator(
         graph, estimator, preprocessing, beta=1.0, component_constants=const, bias=0.0,

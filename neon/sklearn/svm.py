@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .builders import declare_estimator, distance_pool_graph, input_width, resolve_pool_root
+from .builders import (
+    declare_estimator,
+    distance_pool_graph,
+    input_width,
+    pool_reference,
+    resolve_pool_root,
+)
 from .registry import Expected, UnsupportedEstimatorError, register_neuralizer
 from .validation import check_data, check_fitted
 
@@ -94,7 +100,7 @@ def neuralize_one_class_svm(estimator, data=None, *, preprocessing=None,
     total = float(alpha.sum())
     weights = alpha / total if normalize else alpha
     graph = distance_pool_graph(sv, np.log(weights), gamma, preprocessing, pairs=1,
-                                reference=None if root == "split" else data.mean(0))
+                                reference=pool_reference(data, root))
     scale = total if normalize else 1.0
     return declare_estimator(
         graph, estimator, preprocessing, gamma=gamma, rho=rho, alpha_sum=total,

@@ -348,3 +348,12 @@ def test_the_svc_duel_rule_refuses_a_drifted_geometry_too():
         graph["duels"].op.geometry.centers.mul_(1.01)
     with pytest.raises(lrp.rules.RuleError, match="geometry"):
         lrp.explain(graph, x)
+
+
+def test_the_in_place_pool_gives_the_forward_values():
+    gen = torch.Generator().manual_seed(2)
+    a = torch.rand(3, 4, 6, generator=gen, dtype=torch.float64) * 50
+    for op in (SoftMin(0.3), SoftMin(2.0, torch.randn(6, generator=gen, dtype=torch.float64))):
+        want = op(a)[..., 0]
+        got = op.pooled_(a.clone())
+        assert torch.allclose(got, want, rtol=1e-13, atol=0)
